@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# One idempotent set-up: .venv with pinned wheels, msg/ built by rosidl and installed into it
+# together with the Python package. A second run skips what is already up to date.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+VENV=${VENV:-$ROOT/.venv}
+BUILD=${BUILD:-$ROOT/build}
+PYTHON=${PYTHON:-python3.11}
+UV_VERSION=0.13.8
+FIND_LINKS=${PIP_FIND_LINKS:-$(pip config get global.find-links 2>/dev/null || true)}
+[ -n "$FIND_LINKS" ] || FIND_LINKS=/opt/wheels
+
+if ! command -v cmake >/dev/null 2>&1; then
+  echo "cmake is missing: installing it (apt-get)"; apt-get update -qq && apt-get install -y -qq cmake g++ >/dev/null
+fi
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+
+req_sum=$(sha256sum "$ROOT/requirements.txt" | cut -d' ' -f1)
+if [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$req_sum" ]; then
+  echo "== installing pinned wheels into $VENV"
+  [ -x "$VENV/bin/uv" ] || "$VENV/bin/pip" install -q "uv==$UV_VERSION"
+  # uv ignores pip.conf: hand it the local torch wheel directory and the configured indexes.
+  extra=()
+  for idx in $(pip config get global.extra-index-url 2>/dev/null || true); do extra+=(--extra-index-url "$idx"); done
+  "$VENV/bin/uv" pip install -q --python "$VENV/bin/python" --find-links "$FIND_LINKS" "${extra[@]}" \
+      --index-strategy unsafe-best-match -r "$ROOT/requirements.txt"
+  echo "$req_sum" > "$VENV/.requirements.sha256"
+fi
+
+export AMENT_PREFIX_PATH="$VENV"
+if [ ! -f "$BUILD/CMakeCache.txt" ]; then
+  echo "== configuring msg/ build"
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_INSTALL_PREFIX="$VENV" -DCMAKE_PREFIX_PATH="$VENV" \
+    -DPython3_EXECUTABLE="$VENV/bin/python" -DBUILD_TESTING=OFF >"$BUILD.configure.log" 2>&1 \
+    || { cat "$BUILD.configure.log"; exit 1; }
+fi
+cmake --build "$BUILD" -j"$(nproc)" >"$BUILD.build.log" 2>&1 || { tail -50 "$BUILD.build.log"; exit 1; }
+cmake --install "$BUILD" >"$BUILD.install.log" 2>&1 || { tail -50 "$BUILD.install.log"; exit 1; }
+"$VENV/bin/python" -P -c "import rclpy, torch; from hyperseg_ros.msg import Segmentation; print('hyperseg_ros ready:', torch.__version__)"

@@ -1,0 +1,42 @@
+# The verbs a newcomer needs. Everything runs inside .venv (made by `make setup`).
+VENV      ?= .venv
+PY        := $(VENV)/bin/python -P
+TEST_TIMEOUT ?= 600
+# a per-test timeout when pytest-timeout is installed (a hung ROS test then fails, not the job)
+PYTEST_TIMEOUT := $(shell $(PY) -c "import pytest_timeout" 2>/dev/null && echo --timeout=$(TEST_TIMEOUT))
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test test-unit test-ros bench train eval lint clean
+
+setup:  ## .venv with pinned wheels, msg/ built and the package installed into it (idempotent)
+	bash scripts/setup.sh
+
+demo: setup  ## the main job end to end (scripts/demo.sh)
+	bash scripts/demo.sh
+
+test: setup  ## every test (unit, model, world, training, bag, ROS integration)
+	@rc=0; $(PY) -m pytest test -q $(PYTEST_TIMEOUT) $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc
+
+test-unit: setup  ## the fast ROS-free tests only
+	$(PY) -m pytest test/unit -q $(PYTEST_TIMEOUT) $(PYTEST_ARGS)
+
+test-ros: setup  ## the node over real Fast DDS, in separate processes
+	$(PY) -m pytest test/ros -q $(PYTEST_TIMEOUT) $(PYTEST_ARGS)
+
+bench: setup  ## JSON medians: model forward pass, then the node at 640x480 fed at 30 Hz
+	$(PY) scripts/bench_model.py
+	$(PY) scripts/bench_node.py
+
+train: setup  ## train the embedded default model on the procedural world
+	$(PY) -m hyperseg_ros.training.train
+
+eval: setup  ## evaluate a model on held-out scenes of the procedural world
+	$(PY) -m hyperseg_ros.training.evaluate
+
+lint:  ## syntax + pyflakes-level checks (ruff when installed)
+	@if $(PY) -c "import ruff" 2>/dev/null; then $(VENV)/bin/ruff check hyperseg_ros test scripts launch; \
+	else $(PY) -m compileall -q hyperseg_ros test scripts launch && echo "lint: compileall ok (install ruff for more)"; fi
+
+clean:  ## build outputs (keeps .venv)
+	rm -rf build build.*.log .pytest_cache

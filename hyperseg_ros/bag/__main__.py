@@ -1,0 +1,6 @@
+"""`python -P -m hyperseg_ros.bag ...` is the `hyperseg_bag` console script."""
+import sys
+
+from hyperseg_ros.bag import main
+
+sys.exit(main())

@@ -1,0 +1,152 @@
+"""`hyperseg_bag report`: what the node answered on a stream, as an annotated video and a summary.
+
+Inputs are the camera bag that was played and a bag holding the node's `segmentation` topic
+(recorded live, or written by `hyperseg_bag process`). Segmentations are matched to frames by
+header stamp. Every camera frame becomes one video frame: masks, ids, labels and scores drawn by
+`hyperseg_ros.overlay`, under a banner with the command being answered; frames the node did not
+process (dropped while it was busy) are shown plain and marked so.
+"""
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from hyperseg_ros import image_codec, mask_rle
+from hyperseg_ros.bag.process import COMPRESSED, SEGMENTATION_COMMAND, SEGMENTATION_TOPIC, STRING, pick_image_topic
+from hyperseg_ros.bag.storage import read, stamp_ns, topics
+from hyperseg_ros.overlay import render_overlay
+
+SEGMENTATION = "hyperseg_ros/msg/Segmentation"
+BANNER_PX = 22
+
+
+class _Shown:
+    """What overlay.render_overlay needs of an instance, decoded from a SegmentedInstance."""
+
+    def __init__(self, inst, height: int, width: int):
+        self.id, self.label, self.score = int(inst.id), inst.label, float(inst.score)
+        self.mask = mask_rle.decode(inst.mask_rle, height, width)
+
+
+def segmentations(path) -> OrderedDict[int, object]:
+    """{header stamp ns: Segmentation} of a bag's segmentation topic, in bag order."""
+    seg_topics = [t for t, ty in topics(path).items() if ty == SEGMENTATION]
+    if not seg_topics:
+        raise ValueError(f"{path} has no {SEGMENTATION} topic")
+    topic = next((t for t in seg_topics if t.lstrip("/") == SEGMENTATION_TOPIC.lstrip("/")), seg_topics[0])
+    return OrderedDict((stamp_ns(m.header), m) for m in (r.message() for r in read(path, [topic])))
+
+
+def banner(frame: np.ndarray, text: str) -> np.ndarray:
+    """frame uint8 [H, W, 3] RGB with a dark strip of BANNER_PX rows on top holding `text`."""
+    strip = np.full((BANNER_PX, frame.shape[1], 3), 24, np.uint8)
+    cv2.putText(strip, text[: max(8, frame.shape[1] // 7)], (4, BANNER_PX - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.42,
+                (235, 235, 235), 1, cv2.LINE_AA)
+    return np.concatenate([strip, frame], 0)
+
+
+def describe(seg) -> str:
+    """One line naming the command a Segmentation answers."""
+    what = seg.text if seg.task in ("referring", "reasoning") else ", ".join(seg.categories)
+    ident = f" [{seg.command_id}]" if seg.command_id else ""
+    return f"{seg.task}{ident}: {what}" if what else f"{seg.task}{ident}"
+
+
+def video_frame(msg, seg, compressed: bool, index: int) -> np.ndarray | None:
+    """One video frame, uint8 [BANNER_PX + H, W, 3] RGB: the camera image with `seg` drawn (None: the
+    node did not answer it), under a banner; None for an image that cannot be decoded."""
+    try:
+        rgb = image_codec.compressed_to_rgb(msg) if compressed else np.ascontiguousarray(image_codec.image_to_rgb(msg))
+    except image_codec.ImageError:
+        return None
+    if seg is None:
+        return banner(rgb, f"frame {index}: not processed (dropped while the node was busy)")
+    shown = [_Shown(i, seg.height, seg.width) for i in seg.instances]
+    return banner(render_overlay(rgb, shown), f"{describe(seg)} | {len(shown)} inst | {seg.latency_ms:.0f} ms")
+
+
+def report(input_bag, segmentation_bag, image_topic: str | None = None, video: str | None = None,
+           summary: str | None = None) -> dict:
+    """Write the annotated `video` (.mp4, mp4v) and `summary` (.json plus a .md beside it); return the summary."""
+    segs = segmentations(segmentation_bag)
+    bag_topics = topics(input_bag)
+    image_topic = pick_image_topic(bag_topics, image_topic, input_bag)
+    compressed = bag_topics[image_topic] == COMPRESSED
+    writer, stamps = None, []
+    sent = []  # commands recorded in the input bag
+    for record in read(input_bag):
+        if record.topic == image_topic:
+            msg = record.message()
+            stamps.append(stamp_ns(msg.header))
+            if video is None:
+                continue
+            framed = video_frame(msg, segs.get(stamps[-1]), compressed, len(stamps) - 1)
+            if framed is None:
+                continue
+            if writer is None:
+                Path(video).parent.mkdir(parents=True, exist_ok=True)
+                writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), fps(input_bag, image_topic),
+                                         (framed.shape[1], framed.shape[0]))
+            writer.write(cv2.cvtColor(framed, cv2.COLOR_RGB2BGR))
+        elif bag_topics[record.topic] in (STRING, SEGMENTATION_COMMAND):
+            msg = record.message()
+            sent.append({"bag_time_ns": record.timestamp, "topic": record.topic,
+                         "text": msg.data if hasattr(msg, "data") else (msg.text or ", ".join(msg.categories)),
+                         "id": getattr(msg, "id", "")})
+    if writer is not None:
+        writer.release()
+    result = _summary(segs, sent, stamps)
+    result["video"] = str(video) if video else None
+    if summary:
+        Path(summary).parent.mkdir(parents=True, exist_ok=True)
+        Path(summary).write_text(json.dumps(result, indent=1) + "\n")
+        Path(summary).with_suffix(".md").write_text(markdown(result))
+    return result
+
+
+def _summary(segs, sent: list[dict], stamps: list[int]) -> dict:
+    frames, processed = len(stamps), sum(s in segs for s in stamps)
+    latency = np.array([s.latency_ms for s in segs.values()], np.float64)
+    answered: OrderedDict[str, dict] = OrderedDict()
+    frame_of = {s: i for i, s in enumerate(stamps)}
+    for stamp, seg in segs.items():
+        key = seg.command_id or f"(default {seg.task})"
+        entry = answered.setdefault(key, {"command_id": seg.command_id, "task": seg.task, "command": describe(seg),
+                                          "frames": 0, "first_frame": frame_of.get(stamp), "instances_mean": 0.0,
+                                          "ids": []})
+        entry["frames"] += 1
+        entry["instances_mean"] += len(seg.instances)
+        entry["ids"] = sorted(set(entry["ids"]) | {int(i.id) for i in seg.instances})
+    for entry in answered.values():
+        entry["instances_mean"] = round(entry["instances_mean"] / entry["frames"], 2)
+    pct = (lambda q: round(float(np.percentile(latency, q)), 1)) if latency.size else (lambda q: None)
+    return {"frames": frames, "processed": processed, "not_processed": frames - processed,
+            "segmentations": len(segs),
+            "latency_ms": {"p50": pct(50), "p90": pct(90), "p99": pct(99),
+                           "max": round(float(latency.max()), 1) if latency.size else None},
+            "commands_sent": sent, "commands_answered": list(answered.values())}
+
+
+def markdown(summary: dict) -> str:
+    """The summary as a short markdown page."""
+    lat = summary["latency_ms"]
+    lines = ["# hyperseg_ros demo", "",
+             f"- frames: {summary['frames']}, processed: {summary['processed']}, "
+             f"not processed: {summary['not_processed']}",
+             f"- node latency (receive to publish): p50 {lat['p50']} ms, p90 {lat['p90']} ms, p99 {lat['p99']} ms",
+             f"- video: {summary.get('video')}", "", "| command id | task | command | frames | first frame | ids |",
+             "|---|---|---|---|---|---|"]
+    for c in summary["commands_answered"]:
+        lines.append(f"| {c['command_id'] or '-'} | {c['task']} | {c['command'].replace('|', '/')} | {c['frames']} "
+                     f"| {c['first_frame']} | {' '.join(map(str, c['ids']))} |")
+    return "\n".join(lines) + "\n"
+
+
+def fps(path, topic: str) -> float:
+    """Frame rate of `topic` in the bag at `path` from its median bag-time step (15 if under 2 frames)."""
+    times = np.array([r.timestamp for r in read(path, [topic])], np.float64)
+    return float(1e9 / np.median(np.diff(times))) if times.size > 1 else 15.0

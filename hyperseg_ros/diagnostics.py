@@ -1,0 +1,66 @@
+"""`/diagnostics` content: frame accounting, latency, model, device and memory."""
+from __future__ import annotations
+
+import math
+
+import psutil
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+from hyperseg_ros.stream import StatsSnapshot
+
+# A frame is accounted for once: received = processed + dropped + rejected + in_flight.
+
+
+def _kv(key: str, value) -> KeyValue:
+    if isinstance(value, float):
+        value = "nan" if math.isnan(value) else f"{value:.3f}"
+    return KeyValue(key=key, value=str(value))
+
+
+def device_memory_mb(device: str) -> float | None:
+    """Memory allocated by torch on a CUDA device in MiB, None on CPU."""
+    if not device.startswith("cuda"):
+        return None
+    import torch
+
+    return torch.cuda.memory_allocated(device) / 2**20
+
+
+def diagnostic_status(stats: StatsSnapshot, name: str, hardware_id: str, model: str, device: str) -> DiagnosticStatus:
+    """One DiagnosticStatus: WARN when frames were rejected or none processed yet, else OK."""
+    values = [
+        _kv("frames_received", stats.received),
+        _kv("frames_processed", stats.processed),
+        _kv("frames_dropped", sum(stats.dropped.values())),
+        _kv("frames_rejected", sum(stats.rejected.values())),
+        _kv("frames_in_flight", stats.in_flight),
+        *[_kv(f"dropped_{reason}", n) for reason, n in sorted(stats.dropped.items())],
+        *[_kv(f"rejected_{reason}", n) for reason, n in sorted(stats.rejected.items())],
+        _kv("commands_received", stats.commands_received),
+        _kv("commands_rejected", sum(stats.commands_rejected.values())),
+        *[_kv(f"command_rejected_{reason}", n) for reason, n in sorted(stats.commands_rejected.items())],
+        _kv("latency_p50_ms", stats.latency_p50_ms),
+        _kv("latency_p99_ms", stats.latency_p99_ms),
+        _kv("processed_per_s", stats.processed_per_s),
+        _kv("model", model),
+        _kv("device", device),
+        _kv("process_rss_mb", psutil.Process().memory_info().rss / 2**20),
+    ]
+    gpu = device_memory_mb(device)
+    if gpu is not None:
+        values.append(_kv("device_memory_mb", gpu))
+    if stats.rejected or stats.commands_rejected:
+        level, message = DiagnosticStatus.WARN, "serving; some input was rejected"
+    elif stats.processed == 0:
+        level, message = DiagnosticStatus.WARN, "no frame processed yet"
+    else:
+        level, message = DiagnosticStatus.OK, "serving"
+    return DiagnosticStatus(level=level, name=name, message=message, hardware_id=hardware_id, values=values)
+
+
+def diagnostic_array(stamp, stats: StatsSnapshot, name: str, hardware_id: str, model: str, device: str) -> DiagnosticArray:
+    """The DiagnosticArray the node publishes about once a second (`stamp`: builtin_interfaces/Time)."""
+    msg = DiagnosticArray()
+    msg.header.stamp = stamp
+    msg.status = [diagnostic_status(stats, name, hardware_id, model, device)]
+    return msg

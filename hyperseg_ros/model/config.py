@@ -1,0 +1,147 @@
+"""Every size of HyperSeg in one `PretrainedConfig`; `from_size` names the three we use.
+
+Sizes are data: the same code builds the released 3B architecture, the embedded CPU model
+(`small`) and the unit-test model (`tiny`). Sub-model sizes are kept as plain kwargs of the
+transformers configs they build (`SiglipVisionConfig`, `SwinConfig`, `PhiConfig`) so that
+`config.json` stays readable and round-trips.
+"""
+from __future__ import annotations
+
+import copy
+
+from transformers import PhiConfig, PretrainedConfig, SiglipVisionConfig, SwinConfig
+
+PYRAMID_LEVELS = ("res2", "res3", "res4", "res5")
+
+_SIZES: dict[str, dict] = {
+    # The release: SigLIP-SO400M/14-384, Phi-2 2.7B, Swin-B at 1024, Mask2Former 256-d head.
+    "3b": dict(
+        vision_config=dict(hidden_size=1152, intermediate_size=4304, num_hidden_layers=27,
+                           num_attention_heads=16, image_size=384, patch_size=14),
+        pyramid_config=dict(image_size=1024, patch_size=4, embed_dim=128, depths=[2, 2, 18, 2],
+                            num_heads=[4, 8, 16, 32], window_size=12, drop_path_rate=0.3),
+        # 51200 rows match the released lm_head; the released embed_tokens has 50296 rows
+        # (Phi-2 tokenizer + [SEG]): `embedding_rows` keeps the two apart.
+        llm_config=dict(vocab_size=51200, hidden_size=2560, intermediate_size=10240,
+                        num_hidden_layers=32, num_attention_heads=32, partial_rotary_factor=0.4,
+                        max_position_embeddings=2048, hidden_act="gelu_new", layer_norm_eps=1e-5),
+        embedding_rows=50296,
+        num_mask_tokens=100, num_fine_grained_tokens=128,
+        perceiver_dim=512, perceiver_heads=8, perceiver_dim_head=64, perceiver_ff_mult=4,
+        pyramid_image_size=1024, vision_image_size=384, vision_feature_layer=-2, reid_dim=256,
+        predictor_config=dict(hidden_dim=256, num_queries=100, encoder_layers=6, encoder_ffn_dim=1024,
+                              decoder_layers=9, decoder_ffn_dim=2048, num_heads=8, num_points=4,
+                              reid_dim=256),
+    ),
+    # The embedded CPU model: one 640x480 frame in <= ~60 ms on 2 cores (see scripts/bench_model.py).
+    "small": dict(
+        vision_config=dict(hidden_size=128, intermediate_size=512, num_hidden_layers=2,
+                           num_attention_heads=2, image_size=128, patch_size=16),
+        pyramid_config=dict(image_size=256, patch_size=4, embed_dim=32, depths=[1, 1, 2, 1],
+                            num_heads=[1, 2, 4, 8], window_size=8, drop_path_rate=0.0),
+        llm_config=dict(vocab_size=320, hidden_size=256, intermediate_size=1024, num_hidden_layers=4,
+                        num_attention_heads=4, partial_rotary_factor=0.5, max_position_embeddings=512,
+                        hidden_act="gelu_new", layer_norm_eps=1e-5),
+        num_mask_tokens=16, num_fine_grained_tokens=32,
+        perceiver_dim=128, perceiver_heads=4, perceiver_dim_head=32, perceiver_ff_mult=4,
+        pyramid_image_size=256, vision_image_size=128, vision_feature_layer=-1, reid_dim=64,
+        # 64-d head: the release's 3x3 FPN conv at stride 4 alone costs 1.2 GFLOP at 128-d (27% of the
+        # frame); 64-d brings the whole frame from 4.5 to 2.7 GFLOP.
+        predictor_config=dict(hidden_dim=64, num_queries=16, encoder_layers=2, encoder_ffn_dim=256,
+                              decoder_layers=3, decoder_ffn_dim=256, num_heads=4, num_points=4,
+                              reid_dim=64),
+    ),
+    # Unit tests: every module exists, everything as small as it goes.
+    "tiny": dict(
+        vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                           num_attention_heads=2, image_size=32, patch_size=8),
+        pyramid_config=dict(image_size=64, patch_size=4, embed_dim=8, depths=[1, 1, 1, 1],
+                            num_heads=[1, 1, 2, 2], window_size=2, drop_path_rate=0.0),
+        llm_config=dict(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                        num_attention_heads=2, partial_rotary_factor=0.5, max_position_embeddings=256,
+                        hidden_act="gelu_new", layer_norm_eps=1e-5),
+        num_mask_tokens=4, num_fine_grained_tokens=4,
+        perceiver_dim=16, perceiver_heads=2, perceiver_dim_head=8, perceiver_ff_mult=2,
+        pyramid_image_size=64, vision_image_size=32, vision_feature_layer=-1, reid_dim=8,
+        predictor_config=dict(hidden_dim=16, num_queries=4, encoder_layers=1, encoder_ffn_dim=32,
+                              decoder_layers=3, decoder_ffn_dim=32, num_heads=2, num_points=2,
+                              reid_dim=8),
+    ),
+}
+
+
+class HyperSegConfig(PretrainedConfig):
+    """Sizes of every HyperSeg module (see `from_size`).
+
+    vision_config / pyramid_config / llm_config: kwargs of SiglipVisionConfig / SwinConfig /
+    PhiConfig. predictor_config: kwargs of SegmentationPredictor besides `in_channels`.
+    embedding_rows: rows of the LLM input embedding (None = llm vocab_size).
+    vision_feature_layer: index into SigLIP's hidden states (-2 = penultimate, as released).
+    """
+
+    model_type = "hyperseg_ros"
+
+    vision_config: dict | None = None
+    pyramid_config: dict | None = None
+    llm_config: dict | None = None
+    embedding_rows: int | None = None
+    num_mask_tokens: int = 100
+    num_fine_grained_tokens: int = 128
+    perceiver_dim: int = 512
+    perceiver_heads: int = 8
+    perceiver_dim_head: int = 64
+    perceiver_ff_mult: int = 4
+    pyramid_image_size: int = 1024
+    vision_image_size: int = 384
+    vision_feature_layer: int = -2
+    reid_dim: int = 256
+    predictor_config: dict | None = None
+    region_point_radius: int = 10  # px of the input image: a point prompt is a disc (release: 10)
+
+    def __post_init__(self, **kwargs):
+        released = _SIZES["3b"]
+        for key in ("vision_config", "pyramid_config", "llm_config", "predictor_config"):
+            if getattr(self, key) is None:
+                setattr(self, key, copy.deepcopy(released[key]))
+        super().__post_init__(**kwargs)
+
+    @classmethod
+    def from_size(cls, name: str, **overrides) -> "HyperSegConfig":
+        """`name` in ("3b", "small", "tiny"); `overrides` replace top-level fields, and
+        `vocab_size=N` sets the LLM vocabulary (and embedding rows) to a tokenizer's length."""
+        if name not in _SIZES:
+            raise ValueError(f"unknown HyperSeg size {name!r}; expected one of {', '.join(_SIZES)}")
+        sizes = copy.deepcopy(_SIZES[name])
+        vocab_size = overrides.pop("vocab_size", None)
+        if vocab_size is not None:
+            sizes["llm_config"]["vocab_size"] = int(vocab_size)
+            sizes["embedding_rows"] = None
+        sizes.update(overrides)
+        return cls(**sizes)
+
+    # ---- derived sizes (read-only views of the data above) ----
+    def vision(self) -> SiglipVisionConfig:
+        return SiglipVisionConfig(**{"vision_use_head": False, **self.vision_config,
+                                     "image_size": self.vision_image_size})
+
+    def pyramid(self) -> SwinConfig:
+        return SwinConfig(**{**self.pyramid_config, "image_size": self.pyramid_image_size,
+                             "out_features": ["stage1", "stage2", "stage3", "stage4"]})
+
+    def llm(self) -> PhiConfig:
+        return PhiConfig(**{"tie_word_embeddings": False, "use_cache": False, **self.llm_config})
+
+    @property
+    def llm_width(self) -> int:
+        return int(self.llm_config["hidden_size"])
+
+    @property
+    def pyramid_channels(self) -> list[int]:
+        """Channels of res2..res5 (Swin doubles them at each stage)."""
+        embed = int(self.pyramid_config["embed_dim"])
+        return [embed * 2**i for i in range(4)]
+
+    @property
+    def vision_grid(self) -> int:
+        """Side of SigLIP's patch grid (27 for 384 px / 14)."""
+        return self.vision_image_size // int(self.vision_config["patch_size"])

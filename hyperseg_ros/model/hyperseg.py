@@ -1,0 +1,150 @@
+"""HyperSeg: one forward pass per image or frame, wiring the boxes of the paper's figure.
+
+pyramid image -> PyramidEncoder (Swin) -> res2..res5 --------------------------------+
+              -> FineGrainedPerceiver (latents of the previous frame) -> fine tokens  |
+SigLIP image  -> VanillaEncoder -> visual tokens (-> region tokens for visual prompts) |
+tokens + slots -> splice_embeddings -> Phi (causal) -> EntityRecognition (E_Q, E_P) --+-> SegmentationPredictor
+                                                   -> temporal_query_project -> latents of the next frame
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+
+from .config import HyperSegConfig
+from .entity_recognition import EntityRecognition, aggregate_prompts
+from .fine_grained_perceiver import FineGrainedPerceiver
+from .multimodal_sequence import FINE_GRAINED, TokenBatch, splice_embeddings
+from .pyramid_encoder import PyramidEncoder
+from .region_prompt import region_sample_points, region_tokens
+from .segmentation_predictor import PredictorOutput, SegmentationPredictor
+from .vanilla_encoder import VanillaEncoder
+from .vllm import build_language_model, language_model_hidden_states
+
+
+@dataclass
+class HyperSegOutput:
+    """predictions: the predictor's last round (mask_logits [B,Q,S/4,S/4], refer/class/region
+        logits, boxes, reid_embeddings) with the earlier rounds in `predictions.aux`.
+    temporal_latents: [B, L, P] FVP latents for the next frame of each stream.
+    query_embeddings: E_Q [B, Q, d]. prompt_embeddings: E_P [B, N, d] (after aggregation).
+    prompt_mask: [B, N] bool, which prompts exist.
+    pooled_prompts: [B, N, D_llm] this frame's pooled prompt spans (feeds global aggregation).
+    region_tokens: [B, K, D_llm] region tokens used (None without visual prompts).
+    """
+
+    predictions: PredictorOutput
+    temporal_latents: torch.Tensor
+    query_embeddings: torch.Tensor
+    prompt_embeddings: torch.Tensor
+    prompt_mask: torch.Tensor
+    pooled_prompts: torch.Tensor
+    region_tokens: torch.Tensor | None
+
+
+class HyperSeg(PreTrainedModel):
+    config: HyperSegConfig
+    config_class = HyperSegConfig
+    base_model_prefix = "hyperseg"
+    main_input_name = "pyramid_pixels"
+    _supports_sdpa = True
+
+    def __init__(self, config: HyperSegConfig):
+        super().__init__(config)
+        self.vanilla_encoder = VanillaEncoder(config)
+        self.pyramid_encoder = PyramidEncoder(config)
+        self.fine_grained_perceiver = FineGrainedPerceiver(config)
+        self.llm = build_language_model(config)
+        self.seg_query = nn.Parameter(torch.zeros(config.num_mask_tokens, config.llm_width))  # mask tokens
+        self.entity_recognition = EntityRecognition(config)
+        self.predictor = SegmentationPredictor(in_channels=config.pyramid_channels, **config.predictor_config)
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        # Every module initialises itself in its constructor (transformers sub-models included).
+        pass
+
+    def _region_tokens(self, visual: torch.Tensor, region_masks: Sequence[np.ndarray]) -> torch.Tensor:
+        """visual [B, V, D]; region_masks: per sample [K_b, s, s] bool on the SigLIP input
+        -> [B, K_max, D] (zeros past K_b)."""
+        batch, _, width = visual.shape
+        k_max = max(len(m) for m in region_masks)
+        out = visual.new_zeros((batch, k_max, width))
+        for b, masks in enumerate(region_masks):
+            if len(masks):
+                points = region_sample_points(np.asarray(masks, dtype=bool), self.config.vision_grid)
+                out[b, : len(masks)] = region_tokens(visual[b], points)
+        return out
+
+    def forward(
+        self,
+        pyramid_pixels: torch.Tensor,
+        vision_pixels: torch.Tensor,
+        tokens: TokenBatch,
+        temporal_latents: torch.Tensor | None = None,
+        region_masks: Sequence[np.ndarray] | None = None,
+        region_tokens: torch.Tensor | None = None,
+        prompt_history: tuple[torch.Tensor, int] | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> HyperSegOutput:
+        """One pass over a batch of B images (or frames of B streams), differentiable end to end.
+
+        pyramid_pixels: [B, 3, S, S] (preprocess.ModelInput.pyramid); vision_pixels: [B, 3, s, s];
+        tokens: TokenBatch of one task (multimodal_sequence.build_token_batch);
+        temporal_latents: [B, L, P] from the previous frame's output, None = first frame;
+        region_masks: visual prompts, per sample [K_b, s, s] bool (region_prompt.region_masks);
+        region_tokens: [B, K, D_llm] precomputed instead of region_masks (reused across frames);
+        prompt_history: (sum [B, N, D_llm], frames) of earlier pooled prompts for global aggregation;
+        timings: filled with milliseconds per stage (encoders, perceiver, llm, predictor) when given.
+        """
+        with _stage(timings, "encoders", pyramid_pixels.device):
+            features = self.pyramid_encoder(pyramid_pixels)
+            visual = self.vanilla_encoder(vision_pixels)
+        with _stage(timings, "perceiver", pyramid_pixels.device):
+            fine = self.fine_grained_perceiver(features, temporal_latents)
+            if tokens.task == "visual_prompt" and region_tokens is None:
+                if region_masks is None:
+                    raise ValueError("a visual_prompt batch needs region_masks or region_tokens")
+                region_tokens = self._region_tokens(visual, region_masks)
+        with _stage(timings, "llm", pyramid_pixels.device):
+            embeds = splice_embeddings(tokens, self.llm.get_input_embeddings()(tokens.input_ids), visual, fine,
+                                       self.seg_query, region_tokens)
+            hidden = language_model_hidden_states(self.llm, embeds, tokens.attention_mask)
+            batch, width = hidden.shape[0], hidden.shape[-1]
+            next_latents = self.fine_grained_perceiver.next_latents(
+                hidden[tokens.kind == FINE_GRAINED].view(batch, -1, width))
+            queries = self.entity_recognition.query_embeddings(hidden, tokens)
+            pooled = self.entity_recognition.pool_prompts(hidden, tokens)
+            prompts = self.entity_recognition.prompt_embeddings(aggregate_prompts(pooled, prompt_history), tokens.task)
+        with _stage(timings, "predictor", pyramid_pixels.device):
+            task = tokens.task
+            predictions = self.predictor(
+                features, queries,
+                refer_embedding=prompts[:, :1] if task in ("referring", "reasoning") else None,
+                class_embeddings=prompts if task == "open_vocabulary" else None,
+                class_mask=tokens.prompt_mask if task == "open_vocabulary" else None,
+                region_embeddings=prompts if task == "visual_prompt" else None,
+                region_mask=tokens.prompt_mask if task == "visual_prompt" else None,
+            )
+        return HyperSegOutput(predictions, next_latents, queries, prompts, tokens.prompt_mask, pooled, region_tokens)
+
+
+@contextmanager
+def _stage(timings: dict[str, float] | None, name: str, device: torch.device):
+    if timings is None:
+        yield
+        return
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    yield
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    timings[name] = timings.get(name, 0.0) + (time.perf_counter() - start) * 1e3

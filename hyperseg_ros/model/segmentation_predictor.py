@@ -1,0 +1,110 @@
+"""Segmentation predictor: pixel decoder + masked-attention decoder + output heads (reference §4).
+
+Reads the Swin pyramid res2..res5 and the LLM's E_Q (initial query features) and E_P (prompt
+embeddings); predicts masks and prompt scores after every decoder round (deep supervision).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .mask_decoder import MaskDecoder
+from .output_heads import OutputHeads
+from .pixel_decoder import PixelDecoder
+
+
+@dataclass
+class PredictorOutput:
+    """One prediction round of the mask decoder (the last one, with the earlier rounds in ``aux``).
+
+    mask_logits:     [B,Q,h,w] float, stride 4 of the padded pyramid input (logit > 0 = inside).
+    refer_logits:    [B,Q] float or None (referring / reasoning: one prompt).
+    class_logits:    [B,Q,N] float or None (category prompts; padded categories are -inf).
+    region_logits:   [B,K,Q] float or None (visual prompts; padded regions are -inf).
+    boxes:           [B,Q,4] float in [0,1], (cx, cy, w, h) relative to the padded input.
+    reid_embeddings: [B,Q,R] float, instance embeddings for the tracker (None in ``aux`` rounds).
+    aux:             earlier rounds (initial queries, then layers 1..L-1), oldest first.
+    """
+
+    mask_logits: torch.Tensor
+    refer_logits: torch.Tensor | None
+    class_logits: torch.Tensor | None
+    region_logits: torch.Tensor | None
+    boxes: torch.Tensor
+    reid_embeddings: torch.Tensor | None
+    aux: list["PredictorOutput"] = field(default_factory=list)
+
+
+class SegmentationPredictor(nn.Module):
+    """Mask2Former-style head of HyperSeg (3b: 6 deformable encoder layers, 9 decoder layers, 256-d)."""
+
+    def __init__(
+        self,
+        in_channels: list[int],
+        *,
+        hidden_dim: int = 256,
+        num_queries: int = 100,
+        encoder_layers: int = 6,
+        encoder_ffn_dim: int = 1024,
+        decoder_layers: int = 9,
+        decoder_ffn_dim: int = 2048,
+        num_heads: int = 8,
+        num_points: int = 4,
+        reid_dim: int = 256,
+    ):
+        super().__init__()
+        self.pixel_decoder = PixelDecoder(
+            in_channels,
+            hidden_dim=hidden_dim,
+            encoder_layers=encoder_layers,
+            encoder_ffn_dim=encoder_ffn_dim,
+            num_heads=num_heads,
+            num_points=num_points,
+        )
+        self.mask_decoder = MaskDecoder(
+            hidden_dim=hidden_dim,
+            num_queries=num_queries,
+            num_layers=decoder_layers,
+            ffn_dim=decoder_ffn_dim,
+            num_heads=num_heads,
+        )
+        self.heads = OutputHeads(hidden_dim, reid_dim)
+
+    def forward(
+        self,
+        features: dict[str, torch.Tensor],
+        query_features: torch.Tensor,
+        refer_embedding: torch.Tensor | None = None,
+        class_embeddings: torch.Tensor | None = None,
+        class_mask: torch.Tensor | None = None,
+        region_embeddings: torch.Tensor | None = None,
+        region_mask: torch.Tensor | None = None,
+    ) -> PredictorOutput:
+        """features: res2..res5 [B,C_i,H_i,W_i] (strides 4..32); query_features E_Q [B,Q,D];
+        refer_embedding E_P [B,1,D]; class_embeddings [B,N,D] with class_mask [B,N] bool
+        (True = real category); region_embeddings [B,K,D] with region_mask [B,K] bool (True = real)."""
+        pixels = self.pixel_decoder(features)
+        decoded = self.mask_decoder(pixels.multi_scale_features, pixels.mask_features, query_features)
+        rounds = []
+        for queries, mask_logits in zip(decoded.queries, decoded.mask_logits):
+            rounds.append(
+                PredictorOutput(
+                    mask_logits=mask_logits,
+                    refer_logits=None if refer_embedding is None else self.heads.refer_logits(queries, refer_embedding),
+                    class_logits=None
+                    if class_embeddings is None
+                    else self.heads.class_logits(queries, class_embeddings, class_mask),
+                    region_logits=None
+                    if region_embeddings is None
+                    else self.heads.region_logits(queries, region_embeddings, region_mask),
+                    boxes=self.heads.boxes(queries),
+                    reid_embeddings=None,
+                )
+            )
+        final = rounds[-1]
+        final.reid_embeddings = self.heads.reid_embeddings(decoded.last_hidden_state)
+        final.aux = rounds[:-1]
+        return final

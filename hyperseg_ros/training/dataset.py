@@ -1,0 +1,158 @@
+"""Training batches drawn from the procedural world: one task per batch, images or short clips.
+
+Sample b of step s uses the train seed `s * batch_size + b`, so a run is reproducible and a resumed
+run sees exactly the data it would have seen. Ground-truth masks are given on the predictor's
+stride-4 grid of the padded pyramid input (area fractions in [0, 1]), with the prompt each
+instance answers (0 for referring / reasoning, the category index, the region index).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from hyperseg_ros.model.config import HyperSegConfig
+from hyperseg_ros.model.multimodal_sequence import TokenBatch, build_token_batch
+from hyperseg_ros.model.preprocess import preprocess_image
+from hyperseg_ros.model.region_prompt import region_masks
+from hyperseg_ros.world.commands import WorldCommand, sample_command
+from hyperseg_ros.world.scene import Scene, draw_scene
+from hyperseg_ros.world.splits import sample_rng
+from hyperseg_ros.world.video import draw_clip
+
+TASKS = ("referring", "reasoning", "open_vocabulary", "visual_prompt")
+IMAGE_SIZES = ((320, 240), (320, 240), (384, 216), (256, 256), (240, 320), (160, 120))  # width, height
+VIDEO_WINDOW = 3  # consecutive frames per training clip: temporal latents and re-id across them
+
+
+@dataclass
+class Target:
+    """Ground truth of one image for the predictor. masks: [M, h, w] float32 area fractions on the
+    stride-4 grid; labels: [M] int64 prompt index; identities: [M] int64 object identities;
+    boxes: [M, 4] float32 (cx, cy, w, h) in [0, 1] of the padded input."""
+
+    masks: torch.Tensor
+    labels: torch.Tensor
+    identities: torch.Tensor
+    boxes: torch.Tensor
+
+    def to(self, device) -> "Target":
+        return Target(self.masks.to(device), self.labels.to(device), self.identities.to(device), self.boxes.to(device))
+
+
+@dataclass
+class Batch:
+    """One forward pass worth of inputs (a frame of each of B samples) and its targets."""
+
+    pyramid: torch.Tensor  # [B, 3, S, S]
+    vision: torch.Tensor  # [B, 3, s, s]
+    tokens: TokenBatch
+    region_masks: list[np.ndarray] | None  # per sample [K, s, s] bool (visual prompts)
+    targets: list[Target]
+
+    def to(self, device) -> "Batch":
+        return Batch(self.pyramid.to(device), self.vision.to(device), self.tokens.to(device), self.region_masks,
+                     [t.to(device) for t in self.targets])
+
+
+def stride4_target(masks: np.ndarray, valid_size: tuple[int, int], config: HyperSegConfig) -> torch.Tensor:
+    """[M, H, W] bool image masks -> [M, S/4, S/4] float32 area fractions on the padded grid."""
+    grid = config.pyramid_image_size // 4
+    h, w = max(1, round(valid_size[0] / 4)), max(1, round(valid_size[1] / 4))
+    out = np.zeros((len(masks), grid, grid), np.float32)
+    for i, m in enumerate(masks):
+        out[i, :h, :w] = cv2.resize(m.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+    return torch.from_numpy(out)
+
+
+def boxes_of(masks: torch.Tensor) -> torch.Tensor:
+    """[M, h, w] float masks -> [M, 4] (cx, cy, w, h) in [0, 1] of the grid (zeros when empty)."""
+    out = torch.zeros((masks.shape[0], 4))
+    for i, m in enumerate(masks > 0.5):
+        ys, xs = torch.nonzero(m, as_tuple=True)
+        if len(xs):
+            x0, x1 = xs.min().item(), xs.max().item() + 1
+            y0, y1 = ys.min().item(), ys.max().item() + 1
+            out[i] = torch.tensor([(x0 + x1) / 2 / m.shape[1], (y0 + y1) / 2 / m.shape[0],
+                                   (x1 - x0) / m.shape[1], (y1 - y0) / m.shape[0]])
+    return out
+
+
+def instances(scene: Scene, wc: WorldCommand) -> tuple[np.ndarray, list[int], list[int]]:
+    """Ground-truth instances of a command in one scene -> (masks [M,H,W] bool, labels, identities)."""
+    index = {o.identity: i for i, o in enumerate(scene.objects)}
+    task = wc.command.task
+    if task == "open_vocabulary":
+        groups = wc.category_targets
+    elif task == "visual_prompt":
+        groups = tuple((i,) for i in wc.targets)  # one object per region
+    else:
+        groups = (wc.targets,)
+    masks, labels, ids = [], [], []
+    for label, group in enumerate(groups):
+        for identity in group:
+            m = scene.masks[index[identity]]
+            if m.any():
+                masks.append(m), labels.append(label), ids.append(identity)
+    empty = np.zeros((0, scene.height, scene.width), bool)
+    return (np.stack(masks) if masks else empty), labels, ids
+
+
+def make_batch(frames: list[Scene], commands: list[WorldCommand], tokenizer: PreTrainedTokenizerBase,
+               config: HyperSegConfig, video: bool = False, prompts_from: list[Scene] | None = None) -> Batch:
+    """Batch of one frame per sample. prompts_from: the frames the visual prompts were drawn on
+    (the first frame of a clip); defaults to `frames`."""
+    inputs = [preprocess_image(s.image, config) for s in frames]
+    targets = []
+    for scene, wc, inp in zip(frames, commands, inputs):
+        masks, labels, ids = instances(scene, wc)
+        grid = stride4_target(masks, inp.valid_size, config)
+        targets.append(Target(grid, torch.tensor(labels, dtype=torch.long), torch.tensor(ids, dtype=torch.long),
+                              boxes_of(grid)))
+    region = None
+    if commands[0].command.task == "visual_prompt":
+        region = [region_masks(wc.command.boxes, wc.command.points, (s.height, s.width), config.vision_image_size,
+                               config.region_point_radius) for wc, s in zip(commands, prompts_from or frames)]
+    tokens = build_token_batch(tokenizer, config, [wc.command for wc in commands], video=video)
+    return Batch(torch.stack([i.pyramid for i in inputs]), torch.stack([i.vision for i in inputs]), tokens, region,
+                 targets)
+
+
+def _size(rng: np.random.Generator) -> tuple[int, int]:
+    return IMAGE_SIZES[int(rng.integers(len(IMAGE_SIZES)))]
+
+
+def image_batch(step: int, batch_size: int, task: str, tokenizer: PreTrainedTokenizerBase, config: HyperSegConfig,
+                no_match_rate: float = 0.1, split: str = "train") -> Batch:
+    """Batch `step` of still images for `task` (one of TASKS). Half the batches use the frame
+    wording of the prompt (the session serves every image as a stream frame)."""
+    video = bool(np.random.default_rng([step, 11]).random() < 0.5)
+    scenes, commands = [], []
+    for b in range(batch_size):
+        rng = sample_rng(split, step * batch_size + b)
+        scene = draw_scene(rng, *_size(rng))
+        scenes.append(scene)
+        commands.append(sample_command(rng, scene, task, no_match_rate))
+    return make_batch(scenes, commands, tokenizer, config, video=video)
+
+
+def clip_batches(step: int, batch_size: int, task: str, tokenizer: PreTrainedTokenizerBase, config: HyperSegConfig,
+                 window: int = VIDEO_WINDOW, split: str = "train") -> list[Batch]:
+    """`window` consecutive frames of B clips for `task`, as one Batch per frame. The command is
+    drawn on the window's first frame with static attributes (a moving object keeps its colour,
+    shape and size, not its position); visual prompts are given on that first frame."""
+    clips, commands = [], []
+    for b in range(batch_size):
+        rng = sample_rng(split, step * batch_size + b, stream=1)
+        width, height = _size(rng)
+        clip = draw_clip(rng, width, height, frames=8)
+        start = int(rng.integers(0, len(clip.frames) - window + 1))
+        frames = clip.frames[start:start + window]
+        clips.append(frames)
+        commands.append(sample_command(rng, frames[0], task, no_match_rate=0.05, static=True))
+    first = [c[0] for c in clips]
+    return [make_batch([c[t] for c in clips], commands, tokenizer, config, video=True, prompts_from=first)
+            for t in range(window)]

@@ -1,0 +1,243 @@
+"""Train HyperSeg on the procedural world and write a `from_pretrained` model directory.
+
+    python -P -m hyperseg_ros.training.train --size small --steps 6000 --out models/hyperseg-world
+
+Each step is one task (referring, reasoning, open vocabulary, visual prompt) on still images, or a
+short clip (temporal latents carried frame to frame, re-id loss across frames). Data comes from
+the train split, sample b of step s = train seed s * batch + b, so runs are reproducible and resume
+exactly. Checkpoints: weights and optimizer tensors in safetensors, everything else in JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from hyperseg_ros.model.config import HyperSegConfig
+from hyperseg_ros.model.hyperseg import HyperSeg
+from hyperseg_ros.model.tokenizer import build_word_tokenizer
+from hyperseg_ros.training.dataset import clip_batches, image_batch
+from hyperseg_ros.training.losses import LossWeights, reid_loss, segmentation_loss
+from hyperseg_ros.world.vocabulary import world_words
+
+# Share of steps per kind of batch; "clip:<task>" = a 3-frame clip of that task.
+SCHEDULE = {"referring": 0.17, "reasoning": 0.13, "open_vocabulary": 0.2, "visual_prompt": 0.15,
+            "clip:open_vocabulary": 0.1, "clip:visual_prompt": 0.1, "clip:referring": 0.1, "clip:reasoning": 0.05}
+
+
+def step_kind(step: int, seed: int) -> str:
+    """The kind of batch of a step (a pure function of step and seed, for exact resume)."""
+    rng = np.random.default_rng([seed, step, 7])
+    kinds = list(SCHEDULE)
+    return kinds[int(rng.choice(len(kinds), p=np.array(list(SCHEDULE.values())) / sum(SCHEDULE.values())))]
+
+
+class WorldBatches(torch.utils.data.Dataset):
+    """Item `step` = (kind, [Batch per frame]); drawn in DataLoader workers."""
+
+    def __init__(self, tokenizer, config: HyperSegConfig, batch_size: int, seed: int):
+        self.tokenizer, self.config, self.batch_size, self.seed = tokenizer, config, batch_size, seed
+
+    def __len__(self) -> int:
+        return 10**9
+
+    def __getitem__(self, step: int):
+        kind = step_kind(step, self.seed)
+        data_step = step + self.seed * 1_000_000  # another seed = other scenes
+        if kind.startswith("clip:"):
+            return kind, clip_batches(data_step, max(1, self.batch_size // 2), kind[5:], self.tokenizer, self.config)
+        return kind, [image_batch(data_step, self.batch_size, kind, self.tokenizer, self.config)]
+
+
+def learning_rate(step: int, progress: float, peak: float, warmup: int = 200) -> float:
+    """Linear warm-up over `warmup` steps, then cosine decay to 5% of the peak as progress goes 0 -> 1."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def train_step(model: HyperSeg, kind: str, frames: list, weights: LossWeights, device) -> dict[str, torch.Tensor]:
+    """Forward + losses of one item (no backward). Clips carry latents and region tokens."""
+    task = kind.split(":")[-1]
+    latents = region_tokens = None
+    previous = None
+    total: dict[str, torch.Tensor] = {}
+    for batch in frames:
+        batch = batch.to(device)
+        out = model(batch.pyramid, batch.vision, batch.tokens, temporal_latents=latents,
+                    region_masks=batch.region_masks if region_tokens is None else None, region_tokens=region_tokens)
+        losses, matches = segmentation_loss(out.predictions, task, batch.targets, weights)
+        if previous is not None:
+            embed, targets, prev_matches = previous
+            losses["reid"] = weights.reid * reid_loss(embed, out.predictions.reid_embeddings, targets, batch.targets,
+                                                      prev_matches, matches)
+        for k, v in losses.items():
+            total[k] = total.get(k, 0.0) + v / len(frames)
+        latents, region_tokens = out.temporal_latents, out.region_tokens
+        previous = (out.predictions.reid_embeddings, batch.targets, matches)
+    return total
+
+
+def save_checkpoint(directory: Path, model: HyperSeg, optimizer: torch.optim.Optimizer, state: dict) -> None:
+    """model.safetensors + optimizer.safetensors (tensors) + state.json (step, history, settings)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(directory / "model.safetensors"))
+    opt = optimizer.state_dict()
+    tensors = {f"{i}.{k}": (v if torch.is_tensor(v) else torch.tensor(v)).detach().contiguous().cpu()
+               for i, s in opt["state"].items() for k, v in s.items()}
+    save_file(tensors, str(directory / "optimizer.safetensors"))
+    tmp = directory / "state.json.tmp"
+    tmp.write_text(json.dumps({**state, "param_groups": opt["param_groups"]}))
+    tmp.replace(directory / "state.json")
+
+
+def load_checkpoint(directory: Path, model: HyperSeg, optimizer: torch.optim.Optimizer, device) -> dict:
+    model.load_state_dict(load_file(str(directory / "model.safetensors"), device=str(device)))
+    state = json.loads((directory / "state.json").read_text())
+    per_param: dict[int, dict] = {}
+    for name, tensor in load_file(str(directory / "optimizer.safetensors"), device=str(device)).items():
+        index, key = name.split(".", 1)
+        per_param.setdefault(int(index), {})[key] = tensor.cpu() if key == "step" else tensor
+    optimizer.load_state_dict({"state": per_param, "param_groups": state.pop("param_groups")})
+    return state
+
+
+def plot_losses(history: list[dict], path: Path) -> None:
+    """Loss curve PNG: total loss (EMA-smoothed) over steps, overall and per kind of batch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for kind in ["all"] + sorted({h["kind"] for h in history}):
+        points = [(h["step"], h["loss"]) for h in history if kind == "all" or h["kind"] == kind]
+        if len(points) < 2:
+            continue
+        steps, values = zip(*points)
+        smooth, ema = [], values[0]
+        for v in values:
+            ema = 0.95 * ema + 0.05 * v
+            smooth.append(ema)
+        ax.plot(steps, smooth, label=kind, linewidth=2.0 if kind == "all" else 0.8)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (EMA 0.95)")
+    ax.set_yscale("log")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def export(model: HyperSeg, tokenizer, out: Path) -> None:
+    """A `load_model(out)` directory: config.json, model.safetensors, tokenizer files."""
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out), safe_serialization=True)
+    tokenizer.save_pretrained(str(out))
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--size", default="small", choices=("small", "tiny"))
+    p.add_argument("--steps", type=int, default=6000)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--seed", type=int, default=0, help="model init and data seed (data: train split)")
+    p.add_argument("--out", default="models/hyperseg-world", help="from_pretrained directory written at the end")
+    p.add_argument("--checkpoint", default="out/train", help="resumable checkpoint directory")
+    p.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
+    p.add_argument("--save-every", type=int, default=250)
+    p.add_argument("--max-minutes", type=float, default=0.0,
+                   help="training-time budget over all resumed runs: the schedule decays over it and training stops at it")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader processes drawing the world")
+    args = p.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if args.device == "auto" else args.device))
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    torch.manual_seed(args.seed)
+    tokenizer = build_word_tokenizer(world_words())
+    config = HyperSegConfig.from_size(args.size, vocab_size=len(tokenizer))
+    model = HyperSeg(config).to(device).train()
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=args.lr, betas=(0.9, 0.999))
+    ckpt = Path(args.checkpoint)
+    state = {"step": 0, "history": [], "seconds": 0.0, "args": vars(args)}
+    if args.resume and (ckpt / "state.json").is_file():
+        state = load_checkpoint(ckpt, model, optimizer, device)
+        print(f"resumed at step {state['step']} from {ckpt}")
+    weights = LossWeights()
+    data = WorldBatches(tokenizer, config, args.batch_size, args.seed)
+    start_step = state["step"]
+    loader = torch.utils.data.DataLoader(data, batch_size=None, sampler=range(start_step, args.steps),
+                                         num_workers=args.workers, collate_fn=lambda x: x,
+                                         prefetch_factor=4 if args.workers else None,
+                                         persistent_workers=False)
+    began = time.perf_counter()
+    bar = tqdm(loader, total=args.steps - start_step, initial=0, desc="train", dynamic_ncols=True)
+    step = start_step
+    for step, (kind, frames) in enumerate(bar, start=start_step):
+        # Progress is the share of steps done, or of the time budget when that runs out first.
+        progress = step / args.steps
+        if args.max_minutes:
+            progress = max(progress, (state.get("seconds", 0.0) + time.perf_counter() - began) / (args.max_minutes * 60))
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, progress, args.lr)
+        losses = train_step(model, kind, frames, weights, device)
+        loss = sum(losses.values())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        record = {"step": step, "kind": kind, "loss": loss.item(), **{k: float(v.detach()) for k, v in losses.items()}}
+        state["history"].append(record)
+        bar.set_postfix(kind=kind[:12], loss=f"{record['loss']:.3f}")
+        elapsed = time.perf_counter() - began
+        out_of_time = args.max_minutes and state.get("seconds", 0.0) + elapsed > args.max_minutes * 60
+        if (step + 1) % args.save_every == 0 or step + 1 == args.steps or out_of_time:
+            state.update(step=step + 1, seconds=state.get("seconds", 0.0) + elapsed)
+            began = time.perf_counter()
+            save_checkpoint(ckpt, model, optimizer, state)
+        if out_of_time:
+            break
+    bar.close()
+    state["step"] = min(step + 1, args.steps) if args.steps > start_step else start_step
+    done_steps = state["step"] - start_step
+    summary = {"steps": state["step"], "this_run_steps": done_steps,
+               "seconds_total": round(state.get("seconds", 0.0), 1),
+               "seconds_per_step": round(state.get("seconds", 0.0) / max(state["step"], 1), 3),
+               "final_loss_ema": _ema([h["loss"] for h in state["history"]]), "device": str(device)}
+    plot_losses(state["history"], ckpt / "loss_curve.png")
+    model.eval()
+    export(model, tokenizer, Path(args.out))
+    (ckpt / "summary.json").write_text(json.dumps(summary, indent=1))
+    print(json.dumps(summary))
+    return summary
+
+
+def _ema(values: list[float], decay: float = 0.98) -> float | None:
+    if not values:
+        return None
+    ema = values[0]
+    for v in values:
+        ema = decay * ema + (1 - decay) * v
+    return round(ema, 4)
+
+
+if __name__ == "__main__":
+    main()

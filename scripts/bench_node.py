@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Benchmark the perception node as a robot sees it: 640x480 rgb8 frames at 30 Hz over Fast DDS.
+
+Starts `python -m hyperseg_ros.perception_node` in its own process (own ROS_DOMAIN_ID, localhost
+discovery, the shipped shared-memory profile), publishes moving-disc frames for --seconds, and
+prints one JSON object: processed frames/s, the node's receive-to-publish latency (its
+`latency_ms` field) and the end-to-end latency (answer received minus frame stamp), as medians
+over --repeats runs, plus the node's own frame accounting from /diagnostics.
+
+    .venv/bin/python -P scripts/bench_node.py --model-path models/hyperseg-world --seconds 20
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import rclpy  # noqa: E402
+from builtin_interfaces.msg import Time  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.qos import QoSProfile, QoSReliabilityPolicy  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+
+from hyperseg_ros.fastdds import use_shm_profile  # noqa: E402
+from hyperseg_ros.image_codec import rgb_to_image  # noqa: E402
+from hyperseg_ros.msg import Segmentation  # noqa: E402
+
+
+def frame(i: int, height: int, width: int) -> np.ndarray:
+    """uint8 [H, W, 3]: a red disc crossing a grey background, one step per frame."""
+    img = np.full((height, width, 3), 90, np.uint8)
+    yy, xx = np.ogrid[:height, :width]
+    cx = (width * 0.2 + 4 * i) % width
+    img[(yy - height / 2) ** 2 + (xx - cx) ** 2 < (height / 6) ** 2] = (220, 30, 30)
+    return img
+
+
+def run_once(args, env: dict, log_dir: Path) -> dict:
+    cmd = [sys.executable, "-P", "-m", "hyperseg_ros.perception_node", "--ros-args",
+           "--params-file", str(ROOT / "config" / "perception.yaml"),
+           "-p", f"model_path:={args.model_path}", "-p", f"device:={args.device}",
+           "-p", f"num_threads:={args.num_threads}", "-p", "publish_overlay:=false"]
+    log = open(log_dir / "node.log", "wb")
+    node_proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node("hyperseg_bench", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    answers: list[tuple[int, Segmentation]] = []
+    diagnostics: list[DiagnosticArray] = []
+    node.create_subscription(Segmentation, "segmentation", lambda m: answers.append((time.time_ns(), m)),
+                             QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE))
+    node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)
+    pub = node.create_publisher(Image, "image", QoSProfile(depth=1, reliability=QoSReliabilityPolicy.BEST_EFFORT))
+    try:
+        deadline = time.monotonic() + 120
+        while pub.get_subscription_count() == 0:  # the node subscribes once its model is loaded
+            if node_proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"node did not come up; see {log_dir / 'node.log'}")
+            executor.spin_once(timeout_sec=0.1)
+        frames = [frame(i, args.height, args.width) for i in range(64)]
+        period = 1.0 / args.rate_hz
+        i, start = 0, time.monotonic()
+        warmup_end = start + args.warmup_s
+        end = warmup_end + args.seconds
+        counted_from = None
+        while time.monotonic() < end:
+            now_ns = time.time_ns()
+            msg = rgb_to_image(frames[i % len(frames)])
+            msg.header.stamp = Time(sec=now_ns // 1_000_000_000, nanosec=now_ns % 1_000_000_000)
+            msg.header.frame_id = "camera"
+            pub.publish(msg)
+            i += 1
+            if counted_from is None and time.monotonic() >= warmup_end:
+                counted_from = len(answers)
+                measured_start, sent_before = time.monotonic(), i
+            next_t = start + i * period
+            while True:  # serve callbacks until the next frame is due
+                remaining = next_t - time.monotonic()
+                if remaining <= 0:
+                    break
+                executor.spin_once(timeout_sec=remaining)
+        measured_s = time.monotonic() - measured_start
+        settle = time.monotonic() + 3
+        while time.monotonic() < settle:
+            executor.spin_once(timeout_sec=0.1)
+        window = answers[counted_from:]
+        node_latency = [m.latency_ms for _, m in window]
+        e2e = [(t - (m.header.stamp.sec * 1_000_000_000 + m.header.stamp.nanosec)) / 1e6 for t, m in window]
+        diag = {kv.key: kv.value for kv in diagnostics[-1].status[0].values} if diagnostics else {}
+        return {
+            "frames_sent": i - sent_before,
+            "frames_processed": len(window),
+            "processed_fps": len(window) / measured_s,
+            "node_latency_p50_ms": float(np.percentile(node_latency, 50)) if window else None,
+            "node_latency_p99_ms": float(np.percentile(node_latency, 99)) if window else None,
+            "end_to_end_p50_ms": float(np.percentile(e2e, 50)) if window else None,
+            "end_to_end_p99_ms": float(np.percentile(e2e, 99)) if window else None,
+            "diagnostics": {k: v for k, v in diag.items() if k.startswith(("frames_", "dropped_", "rejected_"))},
+        }
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+        node_proc.send_signal(signal.SIGINT)
+        try:
+            node_proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            node_proc.kill()
+        log.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model-path", default="", help="model directory (default: the embedded model)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--num-threads", type=int, default=0, help="torch threads in the node (0 = default)")
+    parser.add_argument("--seconds", type=float, default=15.0, help="measured publishing time per run")
+    parser.add_argument("--warmup-s", type=float, default=3.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rate-hz", type=float, default=30.0)
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--width", type=int, default=640)
+    args = parser.parse_args()
+
+    env = dict(os.environ)
+    env.update(ROS_DOMAIN_ID=str(env.get("HYPERSEG_BENCH_DOMAIN_ID", 77)), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])))
+    use_shm_profile(env)
+    os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE",
+                                           "FASTDDS_DEFAULT_PROFILES_FILE")})
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="bench_node_") as tmp:
+        env["ROS_LOG_DIR"] = os.environ["ROS_LOG_DIR"] = tmp
+        for _ in range(args.repeats):
+            runs.append(run_once(args, env, Path(tmp)))
+
+    def median(key):
+        values = [r[key] for r in runs if r[key] is not None]
+        return statistics.median(values) if values else None
+
+    print(json.dumps({
+        "benchmark": "perception_node",
+        "model_path": args.model_path or "embedded",
+        "device": args.device,
+        "image": f"{args.width}x{args.height} rgb8",
+        "publish_rate_hz": args.rate_hz,
+        "seconds_per_run": args.seconds,
+        "repeats": args.repeats,
+        "median": {k: median(k) for k in ("processed_fps", "node_latency_p50_ms", "node_latency_p99_ms",
+                                          "end_to_end_p50_ms", "end_to_end_p99_ms", "frames_sent",
+                                          "frames_processed")},
+        "runs": runs,
+    }, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,73 @@
+"""Losses: Hungarian matching finds the right queries, perfect predictions cost less, re-id contrast."""
+import torch
+
+from hyperseg_ros.model.segmentation_predictor import PredictorOutput
+from hyperseg_ros.training.dataset import Target, boxes_of
+from hyperseg_ros.training.losses import LossWeights, hungarian_match, reid_loss, segmentation_loss
+
+
+def _masks():
+    a = torch.zeros(16, 16)
+    a[2:8, 2:8] = 1
+    b = torch.zeros(16, 16)
+    b[9:15, 4:12] = 1
+    return torch.stack([a, b])
+
+
+def _target(masks, labels, ids=(1, 2)):
+    return Target(masks, torch.tensor(labels, dtype=torch.long), torch.tensor(ids[: len(labels)], dtype=torch.long),
+                  boxes_of(masks))
+
+
+def _prediction(mask_logits, class_logits):
+    q = mask_logits.shape[1]
+    return PredictorOutput(mask_logits, None, class_logits, None, torch.full((1, q, 4), 0.5), None)
+
+
+def test_matching_recovers_the_planted_queries():
+    gt = _masks()
+    logits = torch.full((4, 16, 16), -8.0)
+    logits[2] = gt[0] * 16 - 8  # query 2 predicts object 0, query 0 predicts object 1
+    logits[0] = gt[1] * 16 - 8
+    scores = torch.zeros(4, 3)
+    q, g = hungarian_match(logits, scores, _target(gt, [1, 0]), LossWeights())
+    assert dict(zip(g.tolist(), q.tolist())) == {0: 2, 1: 0}
+
+
+def test_perfect_prediction_costs_less_than_a_wrong_one_and_no_match_pushes_scores_down():
+    gt = _masks()
+    target = _target(gt, [1, 0])
+    good_masks = torch.full((1, 4, 16, 16), -8.0)
+    good_masks[0, 2], good_masks[0, 0] = gt[0] * 16 - 8, gt[1] * 16 - 8
+    good_cls = torch.full((1, 4, 2), -6.0)
+    good_cls[0, 2, 1], good_cls[0, 0, 0] = 6.0, 6.0
+    good, _ = segmentation_loss(_prediction(good_masks, good_cls), "open_vocabulary", [target], LossWeights())
+    torch.manual_seed(0)
+    bad, _ = segmentation_loss(_prediction(torch.randn(1, 4, 16, 16), torch.randn(1, 4, 2)), "open_vocabulary",
+                               [target], LossWeights())
+    for key in ("score", "mask", "dice"):
+        assert good[key] < bad[key] * 0.5, key
+    # nothing to find: the only loss is on the scores, and it falls as they drop
+    empty = _target(torch.zeros(0, 16, 16), [])
+    high, _ = segmentation_loss(_prediction(good_masks, torch.full((1, 4, 2), 3.0)), "open_vocabulary", [empty], LossWeights())
+    low, _ = segmentation_loss(_prediction(good_masks, torch.full((1, 4, 2), -3.0)), "open_vocabulary", [empty], LossWeights())
+    assert high["mask"] == 0 and low["score"] < high["score"]
+
+
+def test_padded_categories_are_ignored():
+    gt = _masks()[:1]
+    cls = torch.zeros(1, 4, 3)
+    cls[..., 2] = float("-inf")  # padding
+    losses, _ = segmentation_loss(_prediction(torch.zeros(1, 4, 16, 16), cls), "open_vocabulary", [_target(gt, [0])],
+                                  LossWeights())
+    assert all(torch.isfinite(v) for v in losses.values())
+
+
+def test_reid_loss_prefers_the_same_object_across_frames():
+    targets = [_target(_masks(), [0, 0])]
+    matches = [(torch.tensor([0, 1]), torch.tensor([0, 1]))]
+    aligned = torch.eye(3)[None] * 5  # query i of frame a equals query i of frame b
+    swapped = aligned[:, [1, 0, 2]]
+    good = reid_loss(aligned, aligned, targets, targets, matches, matches)
+    bad = reid_loss(aligned, swapped, targets, targets, matches, matches)
+    assert good < 0.1 < bad

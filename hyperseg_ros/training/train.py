@@ -89,6 +89,7 @@ def save_checkpoint(directory: Path, model: HyperSeg, optimizer: torch.optim.Opt
     """model.safetensors + optimizer.safetensors (tensors) + state.json (step, history, settings)."""
     directory.mkdir(parents=True, exist_ok=True)
     save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(directory / "model.safetensors"))
+    model.config.to_json_file(str(directory / "config.json"))
     opt = optimizer.state_dict()
     tensors = {f"{i}.{k}": (v if torch.is_tensor(v) else torch.tensor(v)).detach().contiguous().cpu()
                for i, s in opt["state"].items() for k, v in s.items()}
@@ -170,13 +171,17 @@ def main(argv: list[str] | None = None) -> dict:
         torch.backends.cudnn.allow_tf32 = True
     torch.manual_seed(args.seed)
     tokenizer = build_word_tokenizer(world_words())
-    config = HyperSegConfig.from_size(args.size, vocab_size=len(tokenizer))
+    ckpt = Path(args.checkpoint)
+    # A resumed run keeps the sizes it was started with, even if `--size`'s numbers changed since.
+    if args.resume and (ckpt / "config.json").is_file():
+        config = HyperSegConfig.from_pretrained(ckpt)
+    else:
+        config = HyperSegConfig.from_size(args.size, vocab_size=len(tokenizer))
     model = HyperSeg(config).to(device).train()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
                                   lr=args.lr, betas=(0.9, 0.999))
-    ckpt = Path(args.checkpoint)
     state = {"step": 0, "history": [], "seconds": 0.0, "args": vars(args)}
     if args.resume and (ckpt / "state.json").is_file():
         state = load_checkpoint(ckpt, model, optimizer, device)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from conftest import WORDS, frame
+from tiny_model import WORDS, frame
 from safetensors.torch import save_file
 
 from hyperseg_ros.command import Command

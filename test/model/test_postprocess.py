@@ -81,3 +81,13 @@ def test_boxes_are_tight_and_empty_masks_give_zeros():
     ys, xs = np.nonzero(masks[1].numpy())
     assert boxes[1] == [xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1]
     assert boxes[2] == [0, 0, 0, 0]
+
+
+def test_no_candidate_gives_empty_detections():
+    """A frame where nothing passes the threshold is a valid answer, not an error."""
+    detections = postprocess(
+        torch.full((4,), -10.0), torch.randn(4, 16, 16),
+        padded_size=(64, 64), valid_size=(48, 64), image_size=(120, 160), score_threshold=0.5,
+    )
+    assert detections.masks.shape == (0, 120, 160)
+    assert len(detections.scores) == 0 and len(detections.boxes) == 0

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import frame
+from tiny_model import frame
 
 from hyperseg_ros.command import Command, CommandError
 from hyperseg_ros.model.session import FrameResult, SegmentationSession, TemporalState

@@ -10,8 +10,15 @@ UV_VERSION=0.13.8
 FIND_LINKS=${PIP_FIND_LINKS:-$(pip config get global.find-links 2>/dev/null || true)}
 [ -n "$FIND_LINKS" ] || FIND_LINKS=/opt/wheels
 
-if ! command -v cmake >/dev/null 2>&1; then
-  echo "cmake is missing: installing it (apt-get)"; apt-get update -qq && apt-get install -y -qq cmake g++ >/dev/null
+# System packages a fresh Debian/Ubuntu may lack: a compiler and cmake for the msg build, venv support.
+missing=()
+command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+command -v g++ >/dev/null 2>&1 || missing+=(g++)
+"$PYTHON" -c "import ensurepip, venv" >/dev/null 2>&1 || missing+=("$(basename "$PYTHON")-venv")
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing system packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 

@@ -6,6 +6,7 @@ A model directory holds `config.json` + `model.safetensors` + the tokenizer file
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import torch
@@ -15,21 +16,22 @@ RELEASED_MODEL_TYPE = "mipha_phi"  # config.json of the released HyperSeg-3B
 
 
 def default_model_dir() -> Path:
-    """`<repo>/models/hyperseg-world`, else the installed share dir's `models/hyperseg-world`."""
-    source = Path(__file__).resolve().parents[2] / "models" / DEFAULT_MODEL_NAME
-    if (source / "config.json").is_file():
-        return source
+    """The embedded default model: `<repo>/models/hyperseg-world` when running from a checkout, else
+    `share/hyperseg_ros/models/hyperseg-world` of the install prefix (this venv's, or any ament one)."""
+    candidates = [Path(__file__).resolve().parents[2] / "models" / DEFAULT_MODEL_NAME,
+                  Path(sys.prefix) / "share" / "hyperseg_ros" / "models" / DEFAULT_MODEL_NAME]
     try:
         from ament_index_python.packages import get_package_share_directory
 
-        share = Path(get_package_share_directory("hyperseg_ros")) / "models" / DEFAULT_MODEL_NAME
-        if (share / "config.json").is_file():
-            return share
+        candidates.append(Path(get_package_share_directory("hyperseg_ros")) / "models" / DEFAULT_MODEL_NAME)
     except (ImportError, LookupError, OSError, ValueError):  # no ROS install, no AMENT_PREFIX_PATH
         pass
+    for directory in candidates:
+        if (directory / "config.json").is_file():
+            return directory
     raise FileNotFoundError(
-        f"the embedded default model is missing: no config.json in {source} nor in the installed "
-        f"share/hyperseg_ros/models/{DEFAULT_MODEL_NAME}. Train it (make train) or pass a model_path.")
+        "the embedded default model is missing: no config.json in "
+        + ", ".join(str(d) for d in candidates) + ". Run `make setup`, train it (make train) or pass a model_path.")
 
 
 def load_model(path: str = "", device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):

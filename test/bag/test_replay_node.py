@@ -68,7 +68,7 @@ def test_live_node_and_process_agree(bag, ros_env, params_file, tmp_path):
                 spin_until(executor, lambda: len(live) >= 10, 10)
         finally:
             node.terminate()
-            node.wait(timeout=30)
+            node.wait(timeout=120)  # SIGTERM during model loading takes effect once loading ends
     stats = json.loads(out)
     assert stats["unanswered"] == 0 and stats["unmatched"] == [], (tmp_path / "node.log").read_text()
 

@@ -5,7 +5,7 @@ from std_msgs.msg import String
 from hyperseg_ros.image_codec import rgb_to_compressed
 from hyperseg_ros.msg import SegmentationCommand
 
-from live_node import header, image, qos, scene
+from live_node import DISCOVERY_TIMEOUT_S, header, image, qos, scene
 
 
 def test_bad_images_and_commands_are_rejected_and_counted_while_serving(start_node, client):
@@ -46,7 +46,7 @@ def test_bad_images_and_commands_are_rejected_and_counted_while_serving(start_no
 def test_compressed_input(start_node, client):
     node = start_node(score_threshold=0.0, compressed_input=True)
     pub = client.node.create_publisher(CompressedImage, "image/compressed", qos(False, depth=1))
-    client.spin_until(lambda: pub.get_subscription_count() > 0, 60, "the image/compressed subscription", node)
+    client.spin_until(lambda: pub.get_subscription_count() > 0, DISCOVERY_TIMEOUT_S, "the image/compressed subscription", node)
     client.image_pub = pub  # first_answer publishes through it
     i, answer = client.first_answer(node, lambda i: rgb_to_compressed(scene(i), header=header(i), fmt="png"))
     assert (answer.height, answer.width) == (120, 160) and answer.header == header(i)

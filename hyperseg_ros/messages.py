@@ -23,9 +23,10 @@ def _uint32_array(values: np.ndarray) -> array.array:
 
 
 def segmented_instance(inst, category_task: bool) -> SegmentedInstance:
-    """One model `Instance` -> SegmentedInstance: bbox tight around the mask, COCO RLE mask."""
+    """One model `Instance` -> SegmentedInstance: COCO RLE mask; bbox = the instance's box, which
+    postprocess already made tight around this mask (not recomputed per frame here)."""
     mask = np.asarray(inst.mask, dtype=bool)
-    x, y, w, h = mask_rle.bbox(mask)
+    x, y, w, h = (int(v) for v in inst.box)
     msg = SegmentedInstance()
     msg.id = int(inst.id)
     msg.label = str(inst.label)

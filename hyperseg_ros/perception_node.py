@@ -16,7 +16,6 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from rclpy.qos import QoSDurabilityPolicy, QoSHistoryPolicy, QoSProfile, QoSReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
@@ -24,13 +23,27 @@ from std_srvs.srv import Trigger
 from hyperseg_ros.command import CommandError
 from hyperseg_ros.diagnostics import diagnostic_array
 from hyperseg_ros.fastdds import use_shm_profile
-from hyperseg_ros.image_codec import (ImageError, check_compressed, check_image, compressed_to_rgb, image_to_rgb,
-                                      rgb_to_image)
+from hyperseg_ros.image_codec import (
+    ImageError,
+    check_compressed,
+    check_image,
+    compressed_to_rgb,
+    image_to_rgb,
+    rgb_to_image,
+)
 from hyperseg_ros.messages import command_from_msg, command_from_string, segmentation_message
 from hyperseg_ros.msg import Segmentation, SegmentationCommand
 from hyperseg_ros.overlay import render_overlay
-from hyperseg_ros.stream import (DROP_ERROR, DROP_NO_COMMAND, Frame, LatestFrameSlot, StreamParams, StreamProcessor,
-                                 StreamStats)
+from hyperseg_ros.qos import RELIABLE_10, image_qos
+from hyperseg_ros.stream import (
+    DROP_ERROR,
+    DROP_NO_COMMAND,
+    Frame,
+    LatestFrameSlot,
+    StreamParams,
+    StreamProcessor,
+    StreamStats,
+)
 
 NODE_NAME = "hyperseg_perception"
 WORLD_CATEGORIES = ["circle", "square", "triangle", "star", "hexagon", "ring", "cross", "heart"]
@@ -57,16 +70,6 @@ PLAIN_TEXT_TASKS = ("referring", "reasoning", "open_vocabulary")
 WARN_PERIOD_S = 2.0  # bad input warnings are throttled to one per this period and kind
 
 
-def image_qos(reliability: str) -> QoSProfile:
-    """SensorDataQoS with depth 1 (REP 2003) or its reliable twin, for cameras and bags that differ."""
-    policies = {"best_effort": QoSReliabilityPolicy.BEST_EFFORT, "reliable": QoSReliabilityPolicy.RELIABLE}
-    if reliability not in policies:
-        raise ValueError(f"image_reliability must be best_effort or reliable, not {reliability!r}")
-    return QoSProfile(history=QoSHistoryPolicy.KEEP_LAST, depth=1, reliability=policies[reliability],
-                      durability=QoSDurabilityPolicy.VOLATILE)
-
-
-RELIABLE_10 = QoSProfile(history=QoSHistoryPolicy.KEEP_LAST, depth=10, reliability=QoSReliabilityPolicy.RELIABLE)
 
 
 def resolve_device(device: str, dtype: str):

@@ -29,13 +29,13 @@ import numpy as np  # noqa: E402
 import rclpy  # noqa: E402
 from builtin_interfaces.msg import Time  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from hyperseg_ros.msg import Segmentation  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.qos import QoSProfile, QoSReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
 from hyperseg_ros.fastdds import use_shm_profile  # noqa: E402
 from hyperseg_ros.image_codec import rgb_to_image  # noqa: E402
-from hyperseg_ros.msg import Segmentation  # noqa: E402
 
 
 def frame(i: int, height: int, width: int) -> np.ndarray:

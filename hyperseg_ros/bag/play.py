@@ -15,14 +15,13 @@ from dataclasses import dataclass, field
 
 from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException
-from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from hyperseg_ros.bag import storage
 from hyperseg_ros.bag.graph import ros_node, spin_until, stop_on_signals, wait_for_type
+from hyperseg_ros.qos import RELIABLE_10, reliable
 
 log = logging.getLogger("hyperseg_bag.play")
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
-RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 
 
 @dataclass
@@ -72,7 +71,7 @@ class _Player:
     def __init__(self, node, executor, stop, conns, rate: float, lockstep_timeout_s: float):
         self.executor, self.stop, self.rate, self.lockstep_timeout_s = executor, stop, rate, lockstep_timeout_s
         self.node = node
-        self.pubs = {c.topic: node.create_publisher(storage.message_class(c.msgtype), _absolute(c.topic), RELIABLE)
+        self.pubs = {c.topic: node.create_publisher(storage.message_class(c.msgtype), _absolute(c.topic), RELIABLE_10)
                      for c in conns}
         self.stats = PlayStats(published=dict.fromkeys(self.pubs, 0))
         self.lockstep = False
@@ -83,8 +82,7 @@ class _Player:
         cls = wait_for_type(self.node, self.executor, topic, timeout_s)
         if cls is None:
             raise RuntimeError(f"lockstep topic {topic} did not appear within {timeout_s} s")
-        qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-        self.node.create_subscription(cls, topic, self._answered, qos, raw=True)
+        self.node.create_subscription(cls, topic, self._answered, reliable(100), raw=True)
         self.lockstep = True
 
     def _answered(self, _data: bytes) -> None:

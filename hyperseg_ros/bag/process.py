@@ -17,9 +17,9 @@ import numpy as np
 from tqdm import tqdm
 
 from hyperseg_ros import image_codec
+from hyperseg_ros.bag.params import read_ros_parameters
 from hyperseg_ros.bag.storage import BagWriter, Record, connections, message_counts, read, stamp_ns
 from hyperseg_ros.bag.storage import topics as bag_topics
-from hyperseg_ros.bag.params import read_ros_parameters
 from hyperseg_ros.command import CommandError
 from hyperseg_ros.messages import command_from_msg, command_from_string, segmentation_message
 from hyperseg_ros.overlay import render_overlay

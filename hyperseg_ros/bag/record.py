@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from rclpy.executors import ExternalShutdownException
-from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from hyperseg_ros.bag.graph import ros_node, spin_until, stop_on_signals, topic_type
 from hyperseg_ros.bag.storage import BagWriter, message_class
+from hyperseg_ros.qos import reliable
 
 log = logging.getLogger("hyperseg_bag.record")
 
@@ -40,7 +40,7 @@ class Recorder:
         self.sink = sink
         self.pending = [node.resolve_topic_name(t) for t in topics]
         self.types: dict[str, str] = {}
-        self.qos = QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE)
+        self.qos = reliable(depth)
         self.counts: dict[str, int] = {}
         self.last_message = 0.0  # time.monotonic() of the last message
 

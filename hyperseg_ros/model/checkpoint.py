@@ -254,7 +254,7 @@ class ReleasedCheckpoint:
         self._stack = ExitStack()
         self._files: dict[str, object] = {}
 
-    def __enter__(self) -> "ReleasedCheckpoint":
+    def __enter__(self) -> ReleasedCheckpoint:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -106,7 +106,7 @@ class HyperSegConfig(PretrainedConfig):
         super().__post_init__(**kwargs)
 
     @classmethod
-    def from_size(cls, name: str, **overrides) -> "HyperSegConfig":
+    def from_size(cls, name: str, **overrides) -> HyperSegConfig:
         """`name` in ("3b", "small", "tiny"); `overrides` replace top-level fields, and
         `vocab_size=N` sets the LLM vocabulary (and embedding rows) to a tokenizer's length."""
         if name not in _SIZES:

@@ -35,7 +35,7 @@ class PredictorOutput:
     region_logits: torch.Tensor | None
     boxes: torch.Tensor
     reid_embeddings: torch.Tensor | None
-    aux: list["PredictorOutput"] = field(default_factory=list)
+    aux: list[PredictorOutput] = field(default_factory=list)
 
 
 class SegmentationPredictor(nn.Module):

@@ -39,7 +39,7 @@ class Target:
     identities: torch.Tensor
     boxes: torch.Tensor
 
-    def to(self, device) -> "Target":
+    def to(self, device) -> Target:
         return Target(self.masks.to(device), self.labels.to(device), self.identities.to(device), self.boxes.to(device))
 
 
@@ -53,7 +53,7 @@ class Batch:
     region_masks: list[np.ndarray] | None  # per sample [K, s, s] bool (visual prompts)
     targets: list[Target]
 
-    def to(self, device) -> "Batch":
+    def to(self, device) -> Batch:
         return Batch(self.pyramid.to(device), self.vision.to(device), self.tokens.to(device), self.region_masks,
                      [t.to(device) for t in self.targets])
 
@@ -126,7 +126,7 @@ def _size(rng: np.random.Generator) -> tuple[int, int]:
 
 
 def image_batch(step: int, batch_size: int, task: str, tokenizer: PreTrainedTokenizerBase, config: HyperSegConfig,
-                no_match_rate: float = 0.1, split: str = "train") -> Batch:
+                no_match_rate: float = 0.2, split: str = "train") -> Batch:
     """Batch `step` of still images for `task` (one of TASKS). Half the batches use the frame
     wording of the prompt (the session serves every image as a stream frame)."""
     video = bool(np.random.default_rng([step, 11]).random() < 0.5)
@@ -152,7 +152,7 @@ def clip_batches(step: int, batch_size: int, task: str, tokenizer: PreTrainedTok
         start = int(rng.integers(0, len(clip.frames) - window + 1))
         frames = clip.frames[start:start + window]
         clips.append(frames)
-        commands.append(sample_command(rng, frames[0], task, no_match_rate=0.05, static=True))
+        commands.append(sample_command(rng, frames[0], task, no_match_rate=0.1, static=True))
     first = [c[0] for c in clips]
     return [make_batch([c[t] for c in clips], commands, tokenizer, config, video=True, prompts_from=first)
             for t in range(window)]

@@ -4,7 +4,12 @@ box L1, deep supervision and the IDOL-style contrastive re-id loss.
 Every task's prompt score is read as a [B, Q, N] logit (referring: N = 1; categories: N; regions:
 the region logits transposed) and trained with sigmoid BCE, which is how inference scores it
 (postprocess: sigmoid(task logit) x mask confidence). Queries left unmatched are "no object" for
-every prompt, weighted by `no_object_weight` as Mask2Former's eos_coef.
+every prompt, weighted by `no_object_weight` as Mask2Former's eos_coef; in an image where the
+command matches nothing they get full weight, since saying "none" is then the whole task.
+
+A prompt with exactly one answer (referring, reasoning, each region of a visual prompt) also gets
+a ranking loss: cross-entropy over the queries, so the right object must outscore the distractors
+that the other queries segment just as well (the sigmoid BCE alone pushes those down at 0.1).
 """
 from __future__ import annotations
 
@@ -28,6 +33,10 @@ class LossWeights:
     box: float = 2.0
     no_object: float = 0.1
     reid: float = 1.0
+    rank: float = 2.0
+
+
+SINGLE_ANSWER_TASKS = ("referring", "reasoning", "visual_prompt")
 
 
 def prompt_logits(pred: PredictorOutput, task: str) -> torch.Tensor:
@@ -78,13 +87,13 @@ def round_loss(pred: PredictorOutput, task: str, targets: list[Target], weights:
     if matches is None:
         matches = [hungarian_match(pred.mask_logits[b], logits[b], t, weights) for b, t in enumerate(targets)]
     num = max(sum(len(t.labels) for t in targets), 1)
-    score = mask = dice = box = logits.new_zeros(())
+    score = mask = dice = box = rank = logits.new_zeros(())
     for b, (t, (q, g)) in enumerate(zip(targets, matches)):
         lg = logits[b]
         real = torch.isfinite(lg)
         goal = torch.zeros_like(lg)
         goal[q, t.labels[g]] = 1.0
-        w = torch.full_like(lg, weights.no_object)
+        w = torch.full_like(lg, weights.no_object if len(t.labels) else 1.0)
         w[q] = 1.0  # matched queries: full weight for their right and wrong prompts
         bce = F.binary_cross_entropy_with_logits(lg.masked_fill(~real, 0.0), goal, reduction="none")
         score = score + (bce * w * real).sum()
@@ -95,8 +104,12 @@ def round_loss(pred: PredictorOutput, task: str, targets: list[Target], weights:
             prob = ml.sigmoid()
             dice = dice + (1 - (2 * (prob * gt).sum(1) + 1) / (prob.sum(1) + gt.sum(1) + 1)).sum()
             box = box + F.l1_loss(pred.boxes[b, q], t.boxes[g], reduction="none").sum(1).sum()
+            if task in SINGLE_ANSWER_TASKS:  # [M, Q] logits of each answered prompt over the queries
+                rank = rank + F.cross_entropy(lg[:, t.labels[g]].T, q, reduction="sum")
     losses = {"score": weights.score * score / num, "mask": weights.mask * mask / num,
               "dice": weights.dice * dice / num, "box": weights.box * box / num}
+    if task in SINGLE_ANSWER_TASKS:
+        losses["rank"] = weights.rank * rank / num
     return losses, matches
 
 

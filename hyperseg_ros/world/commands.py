@@ -7,11 +7,11 @@ no-match command describes something absent; its answer is no instance.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
-import numpy as np
 import cv2
+import numpy as np
 
 from hyperseg_ros.command import Command
 from hyperseg_ros.world.scene import COLOURS, SHAPES, Scene, SceneObject, extent, inside_ring
@@ -139,7 +139,7 @@ class Description:
     size: str | None = None
     position: str | None = None
     superlative: str | None = None
-    relation: tuple[str, "Description"] | None = None
+    relation: tuple[str, Description] | None = None
 
     def base_match(self, o: SceneObject) -> bool:
         return ((self.colour is None or o.colour == self.colour) and (self.shape is None or o.shape == self.shape)

@@ -85,7 +85,7 @@ class SceneObject:
     def outer_radius(self) -> float:
         return self.side / 2
 
-    def moved(self, cx: float, cy: float, angle: float) -> "SceneObject":
+    def moved(self, cx: float, cy: float, angle: float) -> SceneObject:
         return replace(self, cx=cx, cy=cy, angle=angle)
 
 

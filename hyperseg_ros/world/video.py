@@ -10,8 +10,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hyperseg_ros.world.scene import Scene, SceneObject, degrade, draw_background, draw_scene, extent, paint, \
-    visible_masks
+from hyperseg_ros.world.scene import (
+    Scene,
+    SceneObject,
+    degrade,
+    draw_background,
+    draw_scene,
+    extent,
+    paint,
+    visible_masks,
+)
 
 MIN_FRAMES, MAX_FRAMES = 8, 64
 MAX_HIDDEN = 5  # longest full occlusion of an object that is inside the image, in frames

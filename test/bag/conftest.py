@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 
-
 @pytest.fixture
 def params_file(tmp_path, model_dir) -> Path:
     """config/perception.yaml with the test model on CPU; score_threshold 0 so that the random test

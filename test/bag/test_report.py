@@ -7,11 +7,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from hyperseg_ros.msg import Segmentation, SegmentedInstance
 
 from hyperseg_ros import mask_rle
-from hyperseg_ros.image_codec import image_to_rgb
 from hyperseg_ros.bag import main, storage
-from hyperseg_ros.msg import Segmentation, SegmentedInstance
+from hyperseg_ros.image_codec import image_to_rgb
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 BAG = DATA / "bag_rgb8_mcap"

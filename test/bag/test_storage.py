@@ -6,12 +6,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from hyperseg_ros.msg import Segmentation, SegmentedInstance
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from hyperseg_ros.bag import storage
 from hyperseg_ros.bag.params import read_ros_parameters
-from hyperseg_ros.msg import Segmentation, SegmentedInstance
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 COMMITTED_BAGS = sorted(DATA.glob("bag_*"))

@@ -4,8 +4,8 @@ import json
 
 import pytest
 import torch
-from tiny_model import WORDS, frame
 from safetensors.torch import save_file
+from tiny_model import WORDS, frame
 
 from hyperseg_ros.command import Command
 from hyperseg_ros.model.checkpoint import (

@@ -4,8 +4,15 @@ import torch
 from hyperseg_ros.command import Command
 from hyperseg_ros.model import prompts
 from hyperseg_ros.model.config import HyperSegConfig
-from hyperseg_ros.model.multimodal_sequence import (FINE_GRAINED, MASK, REGION, TEXT, VISUAL, build_token_batch,
-                                                    splice_embeddings)
+from hyperseg_ros.model.multimodal_sequence import (
+    FINE_GRAINED,
+    MASK,
+    REGION,
+    TEXT,
+    VISUAL,
+    build_token_batch,
+    splice_embeddings,
+)
 from hyperseg_ros.model.tokenizer import build_word_tokenizer, load_tokenizer, seg_token_id
 
 

@@ -15,6 +15,7 @@ import pytest
 import rclpy
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
+from hyperseg_ros.msg import Segmentation, SegmentationCommand
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSHistoryPolicy, QoSProfile, QoSReliabilityPolicy
 from sensor_msgs.msg import Image
@@ -22,7 +23,6 @@ from std_msgs.msg import Header, String
 from std_srvs.srv import Trigger
 
 from hyperseg_ros.image_codec import rgb_to_image
-from hyperseg_ros.msg import Segmentation, SegmentationCommand
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE = "/robot"

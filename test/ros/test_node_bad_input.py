@@ -1,11 +1,10 @@
 """The node under malformed images and commands, and with compressed input (default QoS)."""
+from hyperseg_ros.msg import SegmentationCommand
+from live_node import DISCOVERY_TIMEOUT_S, header, image, qos, scene
 from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
 from std_msgs.msg import String
 
 from hyperseg_ros.image_codec import rgb_to_compressed
-from hyperseg_ros.msg import SegmentationCommand
-
-from live_node import DISCOVERY_TIMEOUT_S, header, image, qos, scene
 
 
 def test_bad_images_and_commands_are_rejected_and_counted_while_serving(start_node, client):

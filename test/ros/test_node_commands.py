@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 from geometry_msgs.msg import Point
+from hyperseg_ros.msg import SegmentationCommand
+from live_node import ANSWER_TIMEOUT_S, header, image, scene
 from sensor_msgs.msg import RegionOfInterest
 from std_msgs.msg import String
 
@@ -15,10 +17,7 @@ from hyperseg_ros import mask_rle
 from hyperseg_ros.command import Command
 from hyperseg_ros.model import load_model
 from hyperseg_ros.model.session import SegmentationSession
-from hyperseg_ros.msg import SegmentationCommand
 from hyperseg_ros.perception_node import WORLD_CATEGORIES
-
-from live_node import ANSWER_TIMEOUT_S, header, image, scene
 
 FRAMES_PER_COMMAND = 3
 

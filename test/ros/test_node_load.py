@@ -2,10 +2,10 @@
 import signal
 import time
 
+from live_node import ANSWER_TIMEOUT_S, header, image, scene
+
 from hyperseg_ros import mask_rle
 from hyperseg_ros.image_codec import rgb_to_image
-
-from live_node import ANSWER_TIMEOUT_S, header, image, scene
 
 
 def test_a_burst_of_100_frames_leaves_no_backlog(start_node, client):

@@ -71,3 +71,31 @@ def test_reid_loss_prefers_the_same_object_across_frames():
     good = reid_loss(aligned, aligned, targets, targets, matches, matches)
     bad = reid_loss(aligned, swapped, targets, targets, matches, matches)
     assert good < 0.1 < bad
+
+
+def test_ranking_loss_makes_the_described_object_outscore_an_equally_well_segmented_distractor():
+    gt = _masks()
+    target = _target(gt[:1], [0])  # "the one on top": object 0; object 1 is a distractor
+    masks = torch.full((1, 4, 16, 16), -8.0)
+    masks[0, 1], masks[0, 3] = gt[0] * 16 - 8, gt[1] * 16 - 8  # query 1 = target, query 3 = distractor
+
+    def losses(target_logit, distractor_logit):
+        refer = torch.full((1, 4), -4.0)
+        refer[0, 1], refer[0, 3] = target_logit, distractor_logit
+        pred = PredictorOutput(masks, refer, None, None, torch.full((1, 4, 4), 0.5), None)
+        return segmentation_loss(pred, "referring", [target], LossWeights())[0]
+
+    right, wrong = losses(4.0, 0.0), losses(0.0, 4.0)
+    assert right["rank"] < 0.1 < wrong["rank"]
+    assert "rank" not in segmentation_loss(_prediction(masks, torch.zeros(1, 4, 2)), "open_vocabulary",
+                                           [_target(gt, [0, 1])], LossWeights())[0]
+
+
+def test_a_command_matching_nothing_weighs_every_score_fully():
+    empty = _target(torch.zeros(0, 16, 16), [])
+    refer = torch.zeros(1, 4)
+    pred = PredictorOutput(torch.zeros(1, 4, 16, 16), refer, None, None, torch.full((1, 4, 4), 0.5), None)
+    losses, _ = segmentation_loss(pred, "referring", [empty], LossWeights())
+    # 4 queries at logit 0: BCE log(2) each, weight 1 (not the 0.1 of unmatched queries), score weight 2
+    assert torch.isclose(losses["score"], torch.tensor(2 * 4 * 0.6931), atol=1e-3)
+    assert losses["rank"] == 0

@@ -3,7 +3,14 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import CompressedImage, Image
 
-from hyperseg_ros.image_codec import ENCODINGS, ImageError, compressed_to_rgb, image_to_rgb, rgb_to_compressed, rgb_to_image
+from hyperseg_ros.image_codec import (
+    ENCODINGS,
+    ImageError,
+    compressed_to_rgb,
+    image_to_rgb,
+    rgb_to_compressed,
+    rgb_to_image,
+)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ import pytest
 import torch
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point
+from hyperseg_ros.msg import SegmentationCommand
 from sensor_msgs.msg import RegionOfInterest
 from std_msgs.msg import Header
 
@@ -12,7 +13,6 @@ from hyperseg_ros.command import Command
 from hyperseg_ros.messages import command_from_msg, command_from_string, segmentation_message
 from hyperseg_ros.model import load_model
 from hyperseg_ros.model.session import FrameResult, Instance, SegmentationSession
-from hyperseg_ros.msg import SegmentationCommand
 from hyperseg_ros.stream import StreamOutput, StreamParams, StreamProcessor
 
 HEADER = Header(stamp=Time(sec=12, nanosec=345), frame_id="camera_optical")

@@ -6,8 +6,16 @@ import torch
 from hyperseg_ros.command import Command, CommandError
 from hyperseg_ros.model import load_model
 from hyperseg_ros.model.session import SegmentationSession
-from hyperseg_ros.stream import (RESET_COMMAND, RESET_FRAME_ID, RESET_IMAGE_SIZE, RESET_REQUESTED, RESET_STAMP_BACKWARDS,
-                                 RESET_STAMP_GAP, StreamParams, StreamProcessor)
+from hyperseg_ros.stream import (
+    RESET_COMMAND,
+    RESET_FRAME_ID,
+    RESET_IMAGE_SIZE,
+    RESET_REQUESTED,
+    RESET_STAMP_BACKWARDS,
+    RESET_STAMP_GAP,
+    StreamParams,
+    StreamProcessor,
+)
 
 MS = 1_000_000
 CATEGORIES = ("circle", "square")

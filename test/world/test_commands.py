@@ -5,8 +5,18 @@ import numpy as np
 import pytest
 
 from hyperseg_ros.command import validate_command
-from hyperseg_ros.world.commands import (COLOUR_KNOWLEDGE, CORNER_WORDS, SHAPE_KNOWLEDGE, UNKNOWN, Description,
-                                         describe, reasoning, referring, resolve, sample_command)
+from hyperseg_ros.world.commands import (
+    COLOUR_KNOWLEDGE,
+    CORNER_WORDS,
+    SHAPE_KNOWLEDGE,
+    UNKNOWN,
+    Description,
+    describe,
+    reasoning,
+    referring,
+    resolve,
+    sample_command,
+)
 from hyperseg_ros.world.scene import COLOURS, SHAPES, SceneObject, draw_scene
 from hyperseg_ros.world.splits import SPLITS, sample_rng, split_of, split_seed
 from hyperseg_ros.world.vocabulary import world_words
@@ -43,7 +53,7 @@ def test_referring_targets_are_unique_and_visible():
             assert w not in COLOURS or w == target.colour, wc.phrase
             assert w not in SHAPES or w == target.shape, wc.phrase
         if not phrase_words & {"left", "right", "top", "bottom", "centre", "center", "middle", "above", "below", "under",
-                               "next", "beside", "inside", "in"} and not any(w.endswith("most") or w.endswith("est") for w in phrase_words):
+                               "next", "beside", "inside", "in"} and not any(w.endswith(("most", "est")) for w in phrase_words):
             assert _plain_match(wc.phrase, scene.objects) == [target], wc.phrase
             plain_checked += 1
     assert plain_checked > 30

@@ -50,8 +50,9 @@ def frame(i: int, height: int, width: int) -> np.ndarray:
 def run_once(args, env: dict, log_dir: Path) -> dict:
     cmd = [sys.executable, "-P", "-m", "hyperseg_ros.perception_node", "--ros-args",
            "--params-file", str(ROOT / "config" / "perception.yaml"),
-           "-p", f"model_path:={args.model_path}", "-p", f"device:={args.device}",
-           "-p", f"num_threads:={args.num_threads}", "-p", "publish_overlay:=false"]
+           "-p", f"device:={args.device}", "-p", f"num_threads:={args.num_threads}", "-p", "publish_overlay:=false"]
+    if args.model_path:  # rcl cannot parse an empty override ("model_path:="); empty = the yaml's default
+        cmd += ["-p", f"model_path:={args.model_path}"]
     log = open(log_dir / "node.log", "wb")
     node_proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     context = rclpy.Context()

@@ -31,11 +31,11 @@ from builtin_interfaces.msg import Time  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from hyperseg_ros.msg import Segmentation  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.qos import QoSProfile, QoSReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
 from hyperseg_ros.fastdds import use_shm_profile  # noqa: E402
 from hyperseg_ros.image_codec import rgb_to_image  # noqa: E402
+from hyperseg_ros.qos import image_qos, reliable  # noqa: E402
 
 
 def frame(i: int, height: int, width: int) -> np.ndarray:
@@ -63,9 +63,9 @@ def run_once(args, env: dict, log_dir: Path) -> dict:
     answers: list[tuple[int, Segmentation]] = []
     diagnostics: list[DiagnosticArray] = []
     node.create_subscription(Segmentation, "segmentation", lambda m: answers.append((time.time_ns(), m)),
-                             QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE))
+                             reliable(100))
     node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)
-    pub = node.create_publisher(Image, "image", QoSProfile(depth=1, reliability=QoSReliabilityPolicy.BEST_EFFORT))
+    pub = node.create_publisher(Image, "image", image_qos("best_effort"))
     try:
         deadline = time.monotonic() + 120
         while pub.get_subscription_count() == 0:  # the node subscribes once its model is loaded

@@ -17,12 +17,13 @@ from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from hyperseg_ros.msg import Segmentation, SegmentationCommand
 from rclpy.executors import SingleThreadedExecutor
-from rclpy.qos import QoSHistoryPolicy, QoSProfile, QoSReliabilityPolicy
+from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header, String
 from std_srvs.srv import Trigger
 
 from hyperseg_ros.image_codec import rgb_to_image
+from hyperseg_ros.qos import image_qos, reliable
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE = "/robot"
@@ -30,9 +31,9 @@ DISCOVERY_TIMEOUT_S = 180.0  # the node imports torch and loads the model before
 ANSWER_TIMEOUT_S = 30.0  # one inference of the test model on 2 busy cores, with margin
 
 
-def qos(reliable: bool, depth: int = 10) -> QoSProfile:
-    return QoSProfile(history=QoSHistoryPolicy.KEEP_LAST, depth=depth,
-                      reliability=QoSReliabilityPolicy.RELIABLE if reliable else QoSReliabilityPolicy.BEST_EFFORT)
+def qos(is_reliable: bool, depth: int = 10) -> QoSProfile:
+    """The contract's profiles (hyperseg_ros.qos): reliable keep-last `depth`, or the camera's best effort."""
+    return reliable(depth) if is_reliable else image_qos("best_effort")
 
 
 class NodeProcess:

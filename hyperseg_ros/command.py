@@ -8,7 +8,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-TASKS = ("referring", "reasoning", "open_vocabulary", "visual_prompt")
+# Task families, named here only: a sentence names its target (TEXT_TASKS), a category list
+# (CATEGORY_TASKS), or boxes/points on the image (REGION_TASKS).
+TEXT_TASKS = ("referring", "reasoning")
+CATEGORY_TASKS = ("open_vocabulary",)
+REGION_TASKS = ("visual_prompt",)
+TASKS = (*TEXT_TASKS, *CATEGORY_TASKS, *REGION_TASKS)
+TEXT_COMMAND_TASKS = (*TEXT_TASKS, *CATEGORY_TASKS)  # what a plain-text command (std_msgs/String) can ask
 MAX_TEXT_CHARS = 1000
 MAX_CATEGORIES = 64
 MAX_CATEGORY_CHARS = 100
@@ -44,12 +50,12 @@ def validate_command(cmd: Command, image_size: tuple[int, int] | None = None) ->
     task = (cmd.task or "referring").strip().lower()
     if task not in TASKS:
         raise CommandError(f"unknown task {cmd.task!r}; expected one of {', '.join(TASKS)}")
-    if task in ("referring", "reasoning"):
+    if task in TEXT_TASKS:
         if not cmd.text.strip():
             raise CommandError(f"{task} command has empty text")
         if len(cmd.text) > MAX_TEXT_CHARS:
             raise CommandError(f"{task} text has {len(cmd.text)} characters (max {MAX_TEXT_CHARS})")
-    elif task == "open_vocabulary":
+    elif task in CATEGORY_TASKS:
         cats = tuple(c.strip() for c in cmd.categories)
         if not cats or any(not c for c in cats):
             raise CommandError("open_vocabulary command needs non-empty category names")

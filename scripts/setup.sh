@@ -22,7 +22,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 
-req_sum=$(sha256sum "$ROOT/requirements.txt" | cut -d' ' -f1)
+req_sum=$(cat "$ROOT/requirements.txt" "$ROOT/requirements-test.txt" | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$req_sum" ]; then
   echo "== installing pinned wheels into $VENV"
   [ -x "$VENV/bin/uv" ] || "$VENV/bin/pip" install -q "uv==$UV_VERSION"
@@ -30,7 +30,7 @@ if [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$req_sum" ]; then
   extra=()
   for idx in $(pip config get global.extra-index-url 2>/dev/null || true); do extra+=(--extra-index-url "$idx"); done
   "$VENV/bin/uv" pip install -q --python "$VENV/bin/python" --find-links "$FIND_LINKS" "${extra[@]}" \
-      --index-strategy unsafe-best-match -r "$ROOT/requirements.txt"
+      --index-strategy unsafe-best-match -r "$ROOT/requirements.txt" -r "$ROOT/requirements-test.txt"
   echo "$req_sum" > "$VENV/.requirements.sha256"
 fi
 

@@ -40,12 +40,14 @@ def qos(is_reliable: bool, depth: int = 10) -> QoSProfile:
 
 
 class NodeProcess:
-    """`python -P -m hyperseg_ros.perception_node` with the shipped params file and overrides."""
+    """`python -P -m hyperseg_ros.perception_node` (or `executable`) with the shipped params file
+    (or `params_file`) and overrides."""
 
-    def __init__(self, env: dict, log_path: Path, params: dict):
+    def __init__(self, env: dict, log_path: Path, params: dict, executable: list[str] | None = None,
+                 params_file: Path = ROOT / "config" / "perception.yaml"):
         overrides = [arg for name, value in params.items() for arg in ("-p", f"{name}:={value}")]
-        cmd = [sys.executable, "-P", "-m", "hyperseg_ros.perception_node", "--ros-args",
-               "--params-file", str(ROOT / "config" / "perception.yaml"), *overrides, "-r", f"__ns:={NAMESPACE}"]
+        executable = executable or [sys.executable, "-P", "-m", "hyperseg_ros.perception_node"]
+        cmd = [*executable, "--ros-args", "--params-file", str(params_file), *overrides, "-r", f"__ns:={NAMESPACE}"]
         self.log_path = log_path
         self._log = open(log_path, "wb")
         self.proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT)

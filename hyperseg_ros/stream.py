@@ -54,7 +54,7 @@ class StreamProcessor:
     `apply_command` and `reset` may be called from any thread and return at once; they take
     effect at the start of the next `process`, which runs on one thread (the inference worker).
     A visual prompt that does not fit the frame it applies to is rejected there: `on_rejected`
-    gets the command and the CommandError, and the previous command stays active.
+    gets the command and the CommandError, and the active command (or the default task) goes on.
     """
 
     def __init__(self, session: SegmentationSession, params: StreamParams = StreamParams(),
@@ -67,8 +67,10 @@ class StreamProcessor:
         self._reset_requested = False
         self._command: Command | None = None
         self._last: tuple[tuple[int, int], str, int] | None = None  # (h, w), frame_id, stamp_ns
+        self._default: Command | None = None
         if params.categories:  # the default task answers frames until a command arrives; id ""
-            self._pending = validate_command(Command(task="open_vocabulary", categories=tuple(params.categories)))
+            self._default = validate_command(Command(task="open_vocabulary", categories=tuple(params.categories)))
+        self._pending = self._default
 
     @property
     def command(self) -> Command | None:
@@ -120,7 +122,7 @@ class StreamProcessor:
             except CommandError as err:
                 if self._on_rejected is not None:
                     self._on_rejected(pending, err)
-                pending = None
+                pending = self._default if self._command is None else None  # what was served goes on
         if pending is not None:
             self.session.set_command(pending)  # clears all temporal state
             self._command, reason = pending, RESET_COMMAND

@@ -54,14 +54,15 @@ class StreamProcessor:
     `apply_command` and `reset` may be called from any thread and return at once; they take
     effect at the start of the next `process`, which runs on one thread (the inference worker).
     A visual prompt that does not fit the frame it applies to is rejected there: `on_rejected`
-    gets the command and the CommandError, and the active command (or the default task) goes on.
+    (settable attribute) gets the command and the CommandError, and the active command (or the
+    default task) goes on.
     """
 
     def __init__(self, session: SegmentationSession, params: StreamParams = StreamParams(),
                  on_rejected: Callable[[Command, CommandError], None] | None = None):
         self.session = session
         self.params = params
-        self._on_rejected = on_rejected
+        self.on_rejected = on_rejected
         self._lock = threading.Lock()
         self._pending: Command | None = None
         self._reset_requested = False
@@ -120,8 +121,8 @@ class StreamProcessor:
             try:  # the prompts are drawn on this frame: they must lie inside it
                 pending = validate_command(pending, size)
             except CommandError as err:
-                if self._on_rejected is not None:
-                    self._on_rejected(pending, err)
+                if self.on_rejected is not None:
+                    self.on_rejected(pending, err)
                 pending = self._default if self._command is None else None  # what was served goes on
         if pending is not None:
             self.session.set_command(pending)  # clears all temporal state
@@ -221,6 +222,11 @@ class StreamStats:
             self._commands += 1
             if rejected_reason is not None:
                 self._commands_rejected[rejected_reason] += 1
+
+    def count_late_rejection(self, reason: str) -> None:
+        """A command counted when received, rejected when it met its frame (a visual prompt)."""
+        with self._lock:
+            self._commands_rejected[reason] += 1
 
     def snapshot(self) -> StatsSnapshot:
         with self._lock:

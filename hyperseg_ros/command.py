@@ -8,7 +8,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
-TASKS = ("referring", "reasoning", "open_vocabulary", "visual_prompt")
+# Task families, named here only: a sentence names its target (TEXT_TASKS), a category list
+# (CATEGORY_TASKS), or boxes/points on the image (REGION_TASKS).
+TEXT_TASKS = ("referring", "reasoning")
+CATEGORY_TASKS = ("open_vocabulary",)
+REGION_TASKS = ("visual_prompt",)
+TASKS = (*TEXT_TASKS, *CATEGORY_TASKS, *REGION_TASKS)
+TEXT_COMMAND_TASKS = (*TEXT_TASKS, *CATEGORY_TASKS)  # what a plain-text command (std_msgs/String) can ask
 
 # CommandError.reason values (diagnostics count `command_rejected_<reason>`)
 REJECT_UNKNOWN_TASK = "unknown_task"
@@ -75,13 +81,13 @@ def validate_command(cmd: Command, image_size: tuple[int, int] | None = None,
     if limits is not None and len(cmd.id) > limits.max_command_id_chars:
         raise CommandError(f"command id has {len(cmd.id)} characters (max_command_id_chars {limits.max_command_id_chars})",
                            REJECT_TOO_LONG)
-    if task in ("referring", "reasoning"):
+    if task in TEXT_TASKS:
         if not cmd.text.strip():
             raise CommandError(f"{task} command has empty text")
         if limits is not None and len(cmd.text) > limits.max_text_chars:
             raise CommandError(f"{task} text has {len(cmd.text)} characters (max_text_chars "
                                f"{limits.max_text_chars})", REJECT_TOO_LONG)
-    elif task == "open_vocabulary":
+    elif task in CATEGORY_TASKS:
         cats = tuple(c.strip() for c in cmd.categories)
         if not cats or any(not c for c in cats):
             raise CommandError("open_vocabulary command needs non-empty category names")

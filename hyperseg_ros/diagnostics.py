@@ -26,9 +26,12 @@ def device_memory_mb(device: str) -> float | None:
     return torch.cuda.memory_allocated(device) / 2**20
 
 
-def diagnostic_status(stats: StatsSnapshot, name: str, hardware_id: str, model: str, device: str) -> DiagnosticStatus:
-    """One DiagnosticStatus: WARN when frames were rejected or none processed yet, else OK."""
+def diagnostic_status(stats: StatsSnapshot, name: str, hardware_id: str, model: str, device: str,
+                      lifecycle_state: str = "active") -> DiagnosticStatus:
+    """One DiagnosticStatus: WARN when not active (lifecycle), frames were rejected or none
+    processed yet, else OK."""
     values = [
+        _kv("lifecycle_state", lifecycle_state),
         _kv("frames_received", stats.received),
         _kv("frames_processed", stats.processed),
         _kv("frames_dropped", sum(stats.dropped.values())),
@@ -49,7 +52,9 @@ def diagnostic_status(stats: StatsSnapshot, name: str, hardware_id: str, model: 
     gpu = device_memory_mb(device)
     if gpu is not None:
         values.append(_kv("device_memory_mb", gpu))
-    if stats.rejected or stats.commands_rejected:
+    if lifecycle_state != "active":
+        level, message = DiagnosticStatus.WARN, f"{lifecycle_state}: not serving"
+    elif stats.rejected or stats.commands_rejected:
         level, message = DiagnosticStatus.WARN, "serving; some input was rejected"
     elif stats.processed == 0:
         level, message = DiagnosticStatus.WARN, "no frame processed yet"
@@ -58,9 +63,10 @@ def diagnostic_status(stats: StatsSnapshot, name: str, hardware_id: str, model: 
     return DiagnosticStatus(level=level, name=name, message=message, hardware_id=hardware_id, values=values)
 
 
-def diagnostic_array(stamp, stats: StatsSnapshot, name: str, hardware_id: str, model: str, device: str) -> DiagnosticArray:
+def diagnostic_array(stamp, stats: StatsSnapshot, name: str, hardware_id: str, model: str, device: str,
+                     lifecycle_state: str = "active") -> DiagnosticArray:
     """The DiagnosticArray the node publishes about once a second (`stamp`: builtin_interfaces/Time)."""
     msg = DiagnosticArray()
     msg.header.stamp = stamp
-    msg.status = [diagnostic_status(stats, name, hardware_id, model, device)]
+    msg.status = [diagnostic_status(stats, name, hardware_id, model, device, lifecycle_state)]
     return msg

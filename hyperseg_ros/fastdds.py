@@ -7,8 +7,9 @@ participant is created, so `use_shm_profile()` must run before `rclpy.init()`.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
+
+from hyperseg_ros import resources
 
 PROFILE_ENV = "FASTDDS_DEFAULT_PROFILES_FILE"
 PROFILE_NAME = "fastdds_shm.xml"
@@ -16,14 +17,7 @@ PROFILE_NAME = "fastdds_shm.xml"
 
 def profile_path() -> Path:
     """The shipped profile: the source tree's config/ or the installed share/hyperseg_ros/config/."""
-    candidates = [Path(__file__).resolve().parents[1] / "config" / PROFILE_NAME]
-    for prefix in [sys.prefix, *os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)]:
-        if prefix:
-            candidates.append(Path(prefix) / "share" / "hyperseg_ros" / "config" / PROFILE_NAME)
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise FileNotFoundError(f"{PROFILE_NAME} not found in {', '.join(map(str, candidates))}")
+    return resources.find("config", PROFILE_NAME)
 
 
 def use_shm_profile(environ: dict | None = None) -> str:

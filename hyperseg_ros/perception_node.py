@@ -1,10 +1,13 @@
-"""The HyperSeg perception node: a thin rclpy shell over `stream.StreamProcessor`.
+"""The HyperSeg perception node: a thin rclpy lifecycle node over `stream.StreamProcessor`.
 
     python -m hyperseg_ros.perception_node --ros-args --params-file config/perception.yaml
 
-Topics, QoS, parameters and services follow shared/design/interface.md. Callbacks only decode
-headers, validate commands and hand frames to a `LatestFrameSlot`; one worker thread runs the
-model, so subscriptions, the reset service and diagnostics stay responsive during inference.
+Topics, QoS, parameters and services follow shared/design/interface.md. It is a managed node:
+`configure` loads the model (hyperseg_ros.parameters.build_pipeline), `activate` subscribes to
+images and starts publishing, `deactivate` stops that and keeps the model, `cleanup` frees it.
+With `autostart` (the default) it goes to active by itself. Callbacks only decode headers,
+validate commands and hand frames to a `LatestFrameSlot`; one worker thread runs the model, so
+subscriptions, services and diagnostics stay responsive during inference.
 """
 from __future__ import annotations
 
@@ -13,9 +16,11 @@ import time
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rcl_interfaces.msg import ParameterDescriptor
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.exceptions import ParameterUninitializedException
 from rclpy.executors import ExternalShutdownException
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
@@ -34,119 +39,163 @@ from hyperseg_ros.image_codec import (
 from hyperseg_ros.messages import command_from_msg, command_from_string, segmentation_message
 from hyperseg_ros.msg import Segmentation, SegmentationCommand
 from hyperseg_ros.overlay import render_overlay
+from hyperseg_ros.parameters import (
+    PARAMETERS,
+    STRING_ARRAY_PARAMETERS,
+    Pipeline,
+    build_pipeline,
+    release_memory,
+)
 from hyperseg_ros.qos import RELIABLE_10, image_qos
 from hyperseg_ros.stream import (
     DROP_ERROR,
     DROP_NO_COMMAND,
+    DROP_SHUTDOWN,
     Frame,
     LatestFrameSlot,
-    StreamParams,
-    StreamProcessor,
     StreamStats,
 )
 
 NODE_NAME = "hyperseg_perception"
-WORLD_CATEGORIES = ["circle", "square", "triangle", "star", "hexagon", "ring", "cross", "heart"]
-
-# name -> (default, description). config/perception.yaml and the README document the same set.
-PARAMETERS: dict[str, tuple[object, str]] = {
-    "model_path": ("", "model directory (config.json + model.safetensors + tokenizer); empty = embedded default"),
-    "device": ("auto", "auto | cpu | cuda | cuda:N (auto = cuda when available)"),
-    "dtype": ("float32", "float32 | float16 | bfloat16 | auto (auto = float16 on cuda, float32 on cpu)"),
-    "categories": (WORLD_CATEGORIES, "default open-vocabulary task answered until a command arrives ([''] = none)"),
-    "text_task": ("referring", "task of plain-text commands on `command`: referring | reasoning | open_vocabulary"),
-    "score_threshold": (0.5, "instances scoring below this are not published, in [0, 1]"),
-    "max_instances": (20, "at most this many instances per frame"),
-    "global_prompt_aggregation": (False, "temporal adapter: pool the prompt over past frames (paper eq. 3)"),
-    "max_frame_age_ms": (500.0, "frames that waited longer than this for inference are dropped (0 = never)"),
-    "image_reliability": ("best_effort", "QoS reliability of the image subscription: best_effort | reliable"),
-    "compressed_input": (False, "subscribe to image/compressed (jpeg, png) instead of image"),
-    "publish_overlay": (True, "publish segmentation/overlay (rendered only while someone subscribes)"),
-    "temporal_reset_gap_s": (1.0, "a forward stamp jump larger than this clears temporal state and track ids"),
-    "num_threads": (0, "torch CPU threads (0 = torch default)"),
-    "diagnostics_period_s": (1.0, "period of /diagnostics messages"),
-}
-PLAIN_TEXT_TASKS = ("referring", "reasoning", "open_vocabulary")
+START_UP_PARAMETERS = ("autostart", "diagnostics_period_s")  # read once, when the node is created
 WARN_PERIOD_S = 2.0  # bad input warnings are throttled to one per this period and kind
-
-
-
-
-def resolve_device(device: str, dtype: str):
-    """(torch device string, torch dtype) for the `device` and `dtype` parameters."""
-    import torch
-
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if dtype == "auto":
-        dtype = "float16" if device.startswith("cuda") else "float32"
-    dtypes = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-    if dtype not in dtypes:
-        raise ValueError(f"dtype must be one of {', '.join(dtypes)} or auto, not {dtype!r}")
-    return device, dtypes[dtype]
+SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 
 
 def _stamp_ns(header) -> int:
     return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
 
-class PerceptionNode(Node):
-    """Loads the model, then serves: image -> segmentation (+ overlay), commands, reset, diagnostics."""
+class PerceptionNode(LifecycleNode):
+    """image -> segmentation (+ overlay), commands, reset, diagnostics; a managed (lifecycle) node.
+
+    unconfigured: parameters may be changed; only /diagnostics is published.
+    inactive: model loaded; commands and ~/reset are accepted; no image is received.
+    active: images are segmented and `segmentation` is published.
+    """
 
     def __init__(self, **kwargs):
         super().__init__(NODE_NAME, **kwargs)
         for name, (default, description) in PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=description, read_only=True))
-        p = {name: self.get_parameter(name).value for name in PARAMETERS}
-        if p["text_task"] not in PLAIN_TEXT_TASKS:
-            raise ValueError(f"text_task must be one of {', '.join(PLAIN_TEXT_TASKS)}, not {p['text_task']!r}")
-        self.params = p
-
-        import torch
-
-        from hyperseg_ros.model import load_model
-        from hyperseg_ros.model.session import SegmentationSession
-
-        if p["num_threads"] > 0:
-            torch.set_num_threads(p["num_threads"])
-        self.device, dtype = resolve_device(p["device"], p["dtype"])
-        self.model_name = p["model_path"] or "embedded:hyperseg-world"
-        started = time.monotonic()
-        model, tokenizer = load_model(p["model_path"], device=self.device, dtype=dtype)
-        session = SegmentationSession(model, tokenizer, score_threshold=p["score_threshold"],
-                                      max_instances=p["max_instances"],
-                                      global_prompt_aggregation=p["global_prompt_aggregation"])
-        self.get_logger().info(f"model {self.model_name} on {self.device} ({dtype}) loaded in "
-                               f"{time.monotonic() - started:.1f} s")
-
+            descriptor = ParameterDescriptor(description=description, read_only=name in START_UP_PARAMETERS)
+            self.declare_parameter(name, Parameter.Type.STRING_ARRAY if name in STRING_ARRAY_PARAMETERS
+                                   and default is None else default, descriptor)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.pipeline: Pipeline | None = None  # set while configured (inactive or active)
+        self.params: dict = {}  # the parameter values read at configure
         self.stats = StreamStats()
-        categories = tuple(c for c in p["categories"] if c.strip())
-        self.processor = StreamProcessor(session, StreamParams(
-            temporal_reset_gap_s=p["temporal_reset_gap_s"], max_frame_age_ms=p["max_frame_age_ms"],
-            categories=categories))
-        self.slot = LatestFrameSlot(self.stats, max_frame_age_ms=p["max_frame_age_ms"])
-
-        # publishers and services first: a client that sees our subscriptions can use everything
-        self.seg_pub = self.create_publisher(Segmentation, "segmentation", RELIABLE_10)
-        self.overlay_pub = (self.create_publisher(Image, "segmentation/overlay", 1)
-                            if p["publish_overlay"] else None)
-        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_service(Trigger, "~/reset", self._on_reset)
-        self.create_timer(p["diagnostics_period_s"], self._publish_diagnostics)
-
+        self._image_subs: list = []  # the image subscription, while active
+        self._command_subs: list = []  # while configured
+        self.reset_srv = self.seg_pub = self.overlay_pub = None
+        self._worker: threading.Thread | None = None
+        self.slot: LatestFrameSlot | None = None
         self._stop = threading.Event()
-        self._worker = threading.Thread(target=self._inference_loop, name="hyperseg-inference", daemon=True)
-        self._worker.start()
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(self.get_parameter("diagnostics_period_s").value, self._publish_diagnostics)
 
+    def _parameter_values(self) -> dict:
+        values = {}
+        for name in PARAMETERS:
+            try:
+                values[name] = self.get_parameter(name).value
+            except ParameterUninitializedException:  # typed, no default: "not set"
+                values[name] = None
+        return values
+
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        if self.lifecycle_state != "unconfigured":
+            return SetParametersResult(successful=False, reason="parameters are read at configure: "
+                                       "clean up the node, set them, then configure it again")
+        return SetParametersResult(successful=True)
+
+    @property
+    def lifecycle_state(self) -> str:
+        """unconfigured | inactive | active | finalized, or a transition (configuring, ...)."""
+        return self._state_machine.current_state[1]
+
+    # ---- lifecycle transitions (executor thread) ----
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        p = self._parameter_values()
+        try:
+            pipeline = build_pipeline(p)
+        except Exception as err:  # noqa: BLE001 - a bad parameter or model fails the transition, not the node
+            self.get_logger().error(f"configure failed: {type(err).__name__}: {err}")
+            return FAILURE
+        self.pipeline, self.params = pipeline, p
+        self.get_logger().info(f"model {pipeline.model_name} on {pipeline.device} ({pipeline.dtype}) loaded in "
+                               f"{pipeline.load_seconds:.1f} s")
+        # publishers and services first: a client that sees our subscriptions can use everything
+        self.seg_pub = self.create_lifecycle_publisher(Segmentation, "segmentation", RELIABLE_10)
+        self.overlay_pub = (self.create_lifecycle_publisher(Image, "segmentation/overlay", 1)
+                            if p["publish_overlay"] else None)
+        self.reset_srv = self.create_service(Trigger, "~/reset", self._on_reset)
+        self._command_subs = [self.create_subscription(String, "command", self._on_text_command, RELIABLE_10),
+                              self.create_subscription(SegmentationCommand, "segmentation_command",
+                                                       self._on_command, RELIABLE_10)]
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        p = self.params
+        self.slot, self._stop = LatestFrameSlot(self.stats, max_frame_age_ms=p["max_frame_age_ms"]), threading.Event()
+        self._worker = threading.Thread(target=self._inference_loop, args=(self.slot, self._stop),
+                                        name="hyperseg-inference", daemon=True)
+        self._worker.start()
+        result = super().on_activate(state)  # enables the lifecycle publishers before frames can arrive
         qos = image_qos(p["image_reliability"])
         if p["compressed_input"]:
-            self.create_subscription(CompressedImage, "image/compressed", self._on_image, qos)
+            self._image_subs = [self.create_subscription(CompressedImage, "image/compressed", self._on_image, qos)]
         else:
-            self.create_subscription(Image, "image", self._on_image, qos)
-        self.create_subscription(String, "command", self._on_text_command, RELIABLE_10)
-        self.create_subscription(SegmentationCommand, "segmentation_command", self._on_command, RELIABLE_10)
+            self._image_subs = [self.create_subscription(Image, "image", self._on_image, qos)]
+        categories = self.pipeline.categories
         self.get_logger().info(f"serving; default task: open_vocabulary {list(categories)}" if categories
                                else "serving; waiting for a command")
+        return result
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_serving()
+        release_memory(self.pipeline.device)  # inference buffers; the model stays
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        self.get_logger().info("model unloaded")
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_serving()
+        self._release()
+        return super().on_shutdown(state)
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_serving()
+        self._release()
+        return SUCCESS  # back to unconfigured
+
+    def _stop_serving(self) -> None:
+        """Unsubscribe from images, then let the worker finish (and publish) the frame in inference."""
+        for sub in self._image_subs:
+            self.destroy_subscription(sub)
+        self._image_subs = []
+        self._stop.set()
+        if self.slot is not None:
+            self.slot.close()  # waiting frames are counted as dropped (shutdown)
+        if self._worker is not None:
+            self._worker.join(timeout=30)
+        self._worker = self.slot = None
+
+    def _release(self) -> None:
+        """Destroy what configure created and free the model (host and device memory)."""
+        if self.pipeline is None:
+            return
+        for sub in self._command_subs:
+            self.destroy_subscription(sub)
+        self.destroy_service(self.reset_srv)
+        for pub in (self.seg_pub, self.overlay_pub):
+            if pub is not None:
+                self.destroy_lifecycle_publisher(pub)
+        device = self.pipeline.device
+        self._command_subs, self.reset_srv, self.seg_pub, self.overlay_pub, self.pipeline = [], None, None, None, None
+        release_memory(device)
 
     # ---- callbacks (executor thread): cheap, never raise ----
     def _on_image(self, msg) -> None:
@@ -156,7 +205,11 @@ class PerceptionNode(Node):
         except ImageError as err:
             self._reject_image(err)
             return
-        self.slot.put(Frame(payload=msg, stamp_ns=_stamp_ns(msg.header), frame_id=msg.header.frame_id))
+        slot = self.slot
+        if slot is None:  # a message taken just before deactivation
+            self.stats.count_dropped(DROP_SHUTDOWN)
+            return
+        slot.put(Frame(payload=msg, stamp_ns=_stamp_ns(msg.header), frame_id=msg.header.frame_id))
 
     def _reject_image(self, err: ImageError) -> None:
         self.stats.count_rejected(err.reason)
@@ -170,7 +223,7 @@ class PerceptionNode(Node):
 
     def _accept_command(self, build) -> None:
         try:
-            cmd = self.processor.apply_command(build())
+            cmd = self.pipeline.processor.apply_command(build())
         except CommandError as err:
             self.stats.count_command(rejected_reason="invalid")
             self.get_logger().warn(f"command rejected: {err}", throttle_duration_sec=WARN_PERIOD_S)
@@ -180,29 +233,32 @@ class PerceptionNode(Node):
         self.get_logger().info(f"command {cmd.id}: {cmd.task} {what!r}")
 
     def _on_reset(self, request, response):
-        self.processor.reset()
+        self.pipeline.processor.reset()
         response.success = True
         response.message = "temporal state and track ids cleared before the next frame"
         return response
 
     def _publish_diagnostics(self) -> None:
+        pipeline = self.pipeline
+        device, model = (pipeline.device, pipeline.model_name) if pipeline is not None else ("", "")
         self.diag_pub.publish(diagnostic_array(self.get_clock().now().to_msg(), self.stats.snapshot(),
                                                name=f"{self.get_fully_qualified_name()}: segmentation",
-                                               hardware_id=self.device, model=self.model_name,
-                                               device=self.device))
+                                               hardware_id=device, model=model, device=device,
+                                               lifecycle_state=self.lifecycle_state))
 
-    # ---- inference worker ----
-    def _inference_loop(self) -> None:
-        while not self._stop.is_set():
-            frame = self.slot.take(timeout_s=0.2, stamp_ns=self.processor.pending_prompt_stamp())
+    # ---- inference worker (runs while active) ----
+    def _inference_loop(self, slot: LatestFrameSlot, stop: threading.Event) -> None:
+        processor = self.pipeline.processor
+        while not stop.is_set():
+            frame = slot.take(timeout_s=0.2, stamp_ns=processor.pending_prompt_stamp())
             if frame is not None:
-                self._process(frame)
+                self._process(processor, frame)
 
-    def _process(self, frame: Frame) -> None:
+    def _process(self, processor, frame: Frame) -> None:
         msg = frame.payload
         try:
             rgb = compressed_to_rgb(msg) if isinstance(msg, CompressedImage) else image_to_rgb(msg)
-            output = self.processor.process(rgb, frame.stamp_ns, frame.frame_id)
+            output = processor.process(rgb, frame.stamp_ns, frame.frame_id)
             if output is None:
                 self.stats.count_dropped(DROP_NO_COMMAND)
                 return
@@ -226,21 +282,29 @@ class PerceptionNode(Node):
             except Exception as err:  # noqa: BLE001
                 self.get_logger().error(f"overlay failed: {err}", throttle_duration_sec=WARN_PERIOD_S)
 
+    def start(self) -> bool:
+        """configure + activate (what `autostart` does); False when a transition failed."""
+        return self.trigger_configure() == SUCCESS and self.trigger_activate() == SUCCESS
+
     def close(self) -> None:
-        """Stop the worker (waits for the frame in inference)."""
-        self._stop.set()
-        self.slot.close()
-        self._worker.join(timeout=30)
+        """Stop serving and free the model, from any state: the process is ending (after SIGINT
+        the context is already down, so the lifecycle transition could not be announced)."""
+        self._stop_serving()
+        self._release()
 
 
 def main(args=None) -> int:
     """Entry point of `perception_node` and `python -m hyperseg_ros.perception_node`."""
     use_shm_profile()  # before rclpy creates the DDS participant
     rclpy.init(args=args)
-    node = None
+    node, code = None, 0
     try:
         node = PerceptionNode()
-        rclpy.spin(node)
+        if node.get_parameter("autostart").value and not node.start():
+            node.get_logger().error("autostart failed (see above); exiting")
+            code = 1
+        else:
+            rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
@@ -248,7 +312,7 @@ def main(args=None) -> int:
             node.close()
             node.destroy_node()
         rclpy.try_shutdown()
-    return 0
+    return code
 
 
 if __name__ == "__main__":

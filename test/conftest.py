@@ -38,7 +38,7 @@ def save_test_model(path: Path, size: str = TEST_MODEL_SIZE, seed: int = TEST_MO
     from hyperseg_ros.model.tokenizer import build_word_tokenizer
 
     torch.manual_seed(seed)
-    config = HyperSegConfig.from_size(size)
+    config = HyperSegConfig.from_size(size, default_categories=["circle", "square", "triangle", "star"])
     words = ["red green blue yellow orange purple white black circle square triangle star hexagon ring "
              "cross heart small large left right top bottom shape"]
     tokenizer = build_word_tokenizer(words)

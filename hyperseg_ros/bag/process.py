@@ -23,7 +23,8 @@ from hyperseg_ros.bag.storage import topics as bag_topics
 from hyperseg_ros.command import CommandError
 from hyperseg_ros.messages import command_from_msg, command_from_string, segmentation_message
 from hyperseg_ros.overlay import render_overlay
-from hyperseg_ros.stream import StreamParams, StreamProcessor
+from hyperseg_ros.parameters import build_pipeline, defaults
+from hyperseg_ros.stream import StreamProcessor
 
 log = logging.getLogger("hyperseg_bag.process")
 IMAGE = "sensor_msgs/msg/Image"
@@ -55,35 +56,9 @@ class ProcessSummary:
 
 def node_parameters(params_file=None) -> dict:
     """The node's parameters: its declared defaults overridden by a `ros__parameters` yaml file."""
-    from hyperseg_ros.perception_node import PARAMETERS
-
-    params = {name: default for name, (default, _) in PARAMETERS.items()}
+    params = defaults()
     params.update(read_ros_parameters(params_file))
     return params
-
-
-def stream_params(params: dict) -> StreamParams:
-    """StreamParams from the node's parameters, as the node builds them."""
-    return StreamParams(temporal_reset_gap_s=float(params["temporal_reset_gap_s"]),
-                        max_frame_age_ms=float(params["max_frame_age_ms"]),
-                        categories=tuple(c for c in params["categories"] if c.strip()))
-
-
-def build_session(params: dict):
-    """SegmentationSession from the node's parameters (model_path "" = embedded model, device, dtype)."""
-    import torch
-
-    from hyperseg_ros.model import load_model
-    from hyperseg_ros.model.session import SegmentationSession
-    from hyperseg_ros.perception_node import resolve_device
-
-    if int(params["num_threads"]) > 0:
-        torch.set_num_threads(int(params["num_threads"]))
-    device, dtype = resolve_device(str(params["device"]), str(params["dtype"]))
-    model, tokenizer = load_model(str(params["model_path"]), device=device, dtype=dtype)
-    return SegmentationSession(model, tokenizer, score_threshold=float(params["score_threshold"]),
-                               max_instances=int(params["max_instances"]),
-                               global_prompt_aggregation=bool(params["global_prompt_aggregation"]))
 
 
 def image_topics(topics: dict[str, str]) -> list[str]:
@@ -119,7 +94,7 @@ def process(input_bag, output_bag, image_topic: str | None = None, command_topic
     command_topics = {t for t, ty in topics.items()
                       if (_same(t, command_topic) and ty == STRING)
                       or (_same(t, segmentation_command_topic) and ty == SEGMENTATION_COMMAND)}
-    processor = StreamProcessor(session if session is not None else build_session(params), stream_params(params))
+    processor = build_pipeline(params, session).processor
     summary = ProcessSummary(output=str(output_bag), image_topic=image_topic)
     skipped: Counter[str] = Counter()
     latencies = []

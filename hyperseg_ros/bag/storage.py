@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,16 +18,15 @@ from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
+from hyperseg_ros import resources
+
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
 PACKAGE = "hyperseg_ros"
 
 
 def msg_dir() -> Path:
     """The package's `msg/` folder: the source tree's, else the installed `share/hyperseg_ros/msg`."""
-    for candidate in (Path(__file__).resolve().parents[2] / "msg", Path(sys.prefix) / "share" / PACKAGE / "msg"):
-        if any(candidate.glob("*.msg")):
-            return candidate
-    raise FileNotFoundError(f"no {PACKAGE} .msg files next to the sources or under {sys.prefix}/share")
+    return resources.find("msg")
 
 
 @functools.cache

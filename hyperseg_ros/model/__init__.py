@@ -5,7 +5,6 @@ A model directory holds `config.json` + `model.safetensors` + the tokenizer file
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import torch
@@ -15,22 +14,15 @@ RELEASED_MODEL_TYPE = "mipha_phi"  # config.json of the released HyperSeg-3B
 
 
 def default_model_dir() -> Path:
-    """The embedded default model: `<repo>/models/hyperseg-world` when running from a checkout, else
-    `share/hyperseg_ros/models/hyperseg-world` of the install prefix (this venv's, or any ament one)."""
-    candidates = [Path(__file__).resolve().parents[2] / "models" / DEFAULT_MODEL_NAME,
-                  Path(sys.prefix) / "share" / "hyperseg_ros" / "models" / DEFAULT_MODEL_NAME]
-    try:
-        from ament_index_python.packages import get_package_share_directory
+    """The embedded default model: `models/hyperseg-world` of the checkout, or of the installed
+    `share/hyperseg_ros/` (see hyperseg_ros.resources)."""
+    from hyperseg_ros import resources
 
-        candidates.append(Path(get_package_share_directory("hyperseg_ros")) / "models" / DEFAULT_MODEL_NAME)
-    except (ImportError, LookupError, OSError, ValueError):  # no ROS install, no AMENT_PREFIX_PATH
-        pass
-    for directory in candidates:
-        if (directory / "config.json").is_file():
-            return directory
-    raise FileNotFoundError(
-        "the embedded default model is missing: no config.json in "
-        + ", ".join(str(d) for d in candidates) + ". Run `make setup`, train it (make train) or pass a model_path.")
+    try:
+        return resources.find("models", DEFAULT_MODEL_NAME, "config.json").parent
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"the embedded default model is missing ({err}). "
+                                "Run `make setup`, train it (make train) or pass a model_path.") from None
 
 
 def load_model(path: str = "", device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):

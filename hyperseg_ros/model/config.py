@@ -77,6 +77,7 @@ class HyperSegConfig(PretrainedConfig):
     PhiConfig. predictor_config: kwargs of SegmentationPredictor besides `in_channels`.
     embedding_rows: rows of the LLM input embedding (None = llm vocab_size).
     vision_feature_layer: index into SigLIP's hidden states (-2 = penultimate, as released).
+    default_categories: the model's default vocabulary (see below).
     """
 
     model_type = "hyperseg_ros"
@@ -97,6 +98,9 @@ class HyperSegConfig(PretrainedConfig):
     reid_dim: int = 256
     predictor_config: dict | None = None
     region_point_radius: int = 10  # px of the input image: a point prompt is a disc (release: 10)
+    # Open-vocabulary categories a node answers before its first command: the world's shapes for
+    # a model trained on the procedural world; None (a released checkpoint) = wait for a command.
+    default_categories: list[str] | None = None
 
     def __post_init__(self, **kwargs):
         released = _SIZES["3b"]

@@ -25,6 +25,7 @@ from hyperseg_ros.model.hyperseg import HyperSeg
 from hyperseg_ros.model.tokenizer import build_word_tokenizer
 from hyperseg_ros.training.dataset import clip_batches, image_batch
 from hyperseg_ros.training.losses import LossWeights, reid_loss, segmentation_loss
+from hyperseg_ros.world.scene import SHAPES
 from hyperseg_ros.world.vocabulary import world_words
 
 # Share of steps per kind of batch; "clip:<task>" = a 3-frame clip of that task.
@@ -179,6 +180,7 @@ def main(argv: list[str] | None = None) -> dict:
         config = HyperSegConfig.from_pretrained(ckpt)
     else:
         config = HyperSegConfig.from_size(args.size, vocab_size=len(tokenizer))
+    config.default_categories = list(SHAPES)  # the node's task before any command: every shape of the world
     model = HyperSeg(config).to(device).train()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]

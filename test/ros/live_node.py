@@ -11,11 +11,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 import rclpy
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from hyperseg_ros.msg import Segmentation, SegmentationCommand
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image
@@ -46,6 +49,10 @@ class NodeProcess:
         self.log_path = log_path
         self._log = open(log_path, "wb")
         self.proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def rss_mb(self) -> float:
+        """Resident memory of the node process, MiB."""
+        return psutil.Process(self.proc.pid).memory_info().rss / 2**20
 
     def log(self) -> str:
         self._log.flush()
@@ -85,6 +92,8 @@ class Client:
         self.node.create_subscription(Segmentation, "segmentation", self.segmentations.append, qos(True, 100))
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, qos(True, 100))
         self.reset_client = self.node.create_client(Trigger, "hyperseg_perception/reset")
+        self.change_state_client = self.node.create_client(ChangeState, "hyperseg_perception/change_state")
+        self.get_state_client = self.node.create_client(GetState, "hyperseg_perception/get_state")
 
     def spin_until(self, predicate, timeout_s: float, what: str, node: NodeProcess | None = None):
         deadline = time.monotonic() + timeout_s
@@ -122,6 +131,22 @@ class Client:
         future = self.reset_client.call_async(Trigger.Request())
         self.spin_until(future.done, ANSWER_TIMEOUT_S, "the ~/reset response", node)
         return future.result()
+
+    def _call(self, client, request, node: NodeProcess, what: str, timeout_s: float = DISCOVERY_TIMEOUT_S):
+        assert client.wait_for_service(timeout_sec=DISCOVERY_TIMEOUT_S), f"no {what} service"
+        future = client.call_async(request)
+        self.spin_until(future.done, timeout_s, f"the {what} response", node)
+        return future.result()
+
+    def lifecycle_state(self, node: NodeProcess) -> str:
+        """The node's state label over its lifecycle service (unconfigured, inactive, active, ...)."""
+        return self._call(self.get_state_client, GetState.Request(), node, "get_state").current_state.label
+
+    def change_state(self, node: NodeProcess, transition: str) -> bool:
+        """Request a transition by label (configure, activate, deactivate, cleanup, shutdown) over
+        the node's change_state service; True when it succeeded. Loading a model takes a while."""
+        request = ChangeState.Request(transition=Transition(label=transition))
+        return self._call(self.change_state_client, request, node, f"change_state {transition}").success
 
     def first_answer(self, node: NodeProcess, make_frame, start: int = 0) -> tuple[int, Segmentation]:
         """Best-effort frames may be lost right after discovery: publish make_frame(start),

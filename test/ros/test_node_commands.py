@@ -17,7 +17,6 @@ from hyperseg_ros import mask_rle
 from hyperseg_ros.command import Command
 from hyperseg_ros.model import load_model
 from hyperseg_ros.model.session import SegmentationSession
-from hyperseg_ros.perception_node import WORLD_CATEGORIES
 
 FRAMES_PER_COMMAND = 3
 
@@ -75,7 +74,9 @@ def test_commands_are_answered_with_the_models_masks(start_node, reliable_client
     # before any command: the default open-vocabulary task, command_id ""
     client.image_pub.publish(image(0))
     first = client.answer_to(header(0).stamp, node)
-    assert (first.command_id, first.task, list(first.categories)) == ("", "open_vocabulary", WORLD_CATEGORIES)
+    default_categories = session.model.config.default_categories  # the model directory's vocabulary
+    assert default_categories, "the test model states no default vocabulary"
+    assert (first.command_id, first.task, list(first.categories)) == ("", "open_vocabulary", default_categories)
     _check_frame(first, 0)
 
     # plain text (std_msgs/String): a referring command with an id assigned by the node

@@ -6,7 +6,7 @@ TEST_TIMEOUT ?= 600
 PYTEST_TIMEOUT := $(shell $(PY) -c "import pytest_timeout" 2>/dev/null && echo --timeout=$(TEST_TIMEOUT))
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-unit test-ros bench train eval lint clean
+.PHONY: setup demo test test-unit test-ros test-reliability bench train eval lint clean
 
 setup:  ## .venv with pinned wheels, msg/ built and the package installed into it (idempotent)
 	bash scripts/setup.sh
@@ -23,6 +23,12 @@ test-unit: setup  ## the fast ROS-free tests only
 
 test-ros: setup  ## the node over real Fast DDS, in separate processes
 	$(PY) -m pytest test/ros -q $(PYTEST_TIMEOUT) $(PYTEST_ARGS)
+
+RELIABILITY_REPORT ?= out/reliability.json
+test-reliability: setup  ## slow probes of the node process (60 s floods, bad input, signals); prints the JSON report
+	@rm -f $(RELIABILITY_REPORT); rc=0; HYPERSEG_RELIABILITY=1 HYPERSEG_RELIABILITY_REPORT=$(RELIABILITY_REPORT) \
+	$(PY) -m pytest test/reliability -q $(PYTEST_TIMEOUT) $(PYTEST_ARGS) || rc=$$?; \
+	cat $(RELIABILITY_REPORT) 2>/dev/null || echo "make test-reliability: no report written" >&2; exit $$rc
 
 bench: setup  ## JSON medians: model forward pass, then the node at 640x480 fed at 30 Hz
 	$(PY) scripts/bench_model.py

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import psutil
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -26,8 +27,19 @@ def device_memory_mb(device: str) -> float | None:
     return torch.cuda.memory_allocated(device) / 2**20
 
 
+@dataclass(frozen=True)
+class ImageInput:
+    """The image subscription as the node sees it: matched publishers, seconds since the last image
+    (or since a publisher was matched, if none came yet), and whether that silence is long enough
+    to report (a matched publisher whose images never arrive is invisible otherwise)."""
+
+    publishers: int
+    seconds_since_image: float
+    silent: bool
+
+
 def diagnostic_status(stats: StatsSnapshot, name: str, hardware_id: str, model: str, device: str,
-                      lifecycle_state: str = "active") -> DiagnosticStatus:
+                      lifecycle_state: str = "active", image_input: ImageInput | None = None) -> DiagnosticStatus:
     """One DiagnosticStatus: WARN when not active (lifecycle), frames were rejected or none
     processed yet, else OK."""
     values = [
@@ -52,8 +64,14 @@ def diagnostic_status(stats: StatsSnapshot, name: str, hardware_id: str, model: 
     gpu = device_memory_mb(device)
     if gpu is not None:
         values.append(_kv("device_memory_mb", gpu))
+    if image_input is not None:
+        values += [_kv("image_publishers", image_input.publishers),
+                   _kv("seconds_since_image", float(image_input.seconds_since_image))]
     if lifecycle_state != "active":
         level, message = DiagnosticStatus.WARN, f"{lifecycle_state}: not serving"
+    elif image_input is not None and image_input.silent:
+        level, message = DiagnosticStatus.WARN, (f"{image_input.publishers} image publisher(s) matched, no image for "
+                                                 f"{image_input.seconds_since_image:.0f} s")
     elif stats.rejected or stats.commands_rejected:
         level, message = DiagnosticStatus.WARN, "serving; some input was rejected"
     elif stats.processed == 0:
@@ -64,9 +82,9 @@ def diagnostic_status(stats: StatsSnapshot, name: str, hardware_id: str, model: 
 
 
 def diagnostic_array(stamp, stats: StatsSnapshot, name: str, hardware_id: str, model: str, device: str,
-                     lifecycle_state: str = "active") -> DiagnosticArray:
+                     lifecycle_state: str = "active", image_input: ImageInput | None = None) -> DiagnosticArray:
     """The DiagnosticArray the node publishes about once a second (`stamp`: builtin_interfaces/Time)."""
     msg = DiagnosticArray()
     msg.header.stamp = stamp
-    msg.status = [diagnostic_status(stats, name, hardware_id, model, device, lifecycle_state)]
+    msg.status = [diagnostic_status(stats, name, hardware_id, model, device, lifecycle_state, image_input)]
     return msg

@@ -2,11 +2,18 @@
 
 Messages are duck-typed (`encoding`, `height`, `width`, `step`, `data`; `format`, `data`), so
 rclpy messages, rosbags messages and test doubles all work. Decoding is zero-copy for rgb8.
+Compressed frames are decoded with Pillow: it reads width and height from the header first (a
+small file can claim a huge image), and it reports corrupt data as an exception, where OpenCV's
+codecs print their own lines to stderr.
 """
 from __future__ import annotations
 
+import io
+
 import cv2
 import numpy as np
+from PIL import Image as PILImage
+from PIL import JpegImagePlugin, PngImagePlugin
 
 # encoding -> (channels, OpenCV conversion to RGB or None when already RGB)
 ENCODINGS: dict[str, tuple[int, int | None]] = {
@@ -77,28 +84,54 @@ def image_to_rgb(msg, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(pixels), conversion)
 
 
-def check_compressed(msg) -> None:
-    """Raise ImageError unless `msg` holds jpeg or png data (told apart by their magic bytes)."""
-    head = bytes(msg.data[:8]) if not isinstance(msg.data, np.ndarray) else msg.data[:8].tobytes()
+def _open_compressed(msg, max_pixels: int):
+    """A Pillow image of `msg` with only its header read; raises ImageError unless it is jpeg or
+    png (told apart by their magic bytes) with a readable header of at most `max_pixels`."""
+    data = _as_bytes_array(msg.data)
+    head = data[:8].tobytes()
     if not head:
         raise ImageError("empty", "empty compressed image")
-    if not (head.startswith(_JPEG_MAGIC) or head.startswith(_PNG_MAGIC)):
+    if head.startswith(_JPEG_MAGIC):
+        image_file = JpegImagePlugin.JpegImageFile
+    elif head.startswith(_PNG_MAGIC):
+        image_file = PngImagePlugin.PngImageFile
+    else:
         raise ImageError("encoding", f"compressed format {msg.format!r} is neither jpeg nor png")
+    try:  # the plugin class reads the header only (PILImage.open would also warn about big images)
+        image = image_file(io.BytesIO(data))
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ImageError("decode", f"cannot read the {image_file.format} header ({data.size} bytes): {err}") from None
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        raise ImageError("empty", f"empty image ({width}x{height})")
+    if width * height > max_pixels:  # rejected before a single pixel is decoded
+        raise ImageError("too_large", f"{image_file.format} header says {width}x{height}, over {max_pixels} pixels")
+    return image
+
+
+def check_compressed(msg, max_pixels: int = MAX_PIXELS) -> None:
+    """Raise ImageError unless `msg` holds jpeg or png data whose header gives a size of at most
+    `max_pixels` (the header only: no pixel is decoded)."""
+    _open_compressed(msg, max_pixels)
 
 
 def compressed_to_rgb(msg, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Decode a sensor_msgs/CompressedImage (jpeg or png).
+    """Decode a sensor_msgs/CompressedImage (jpeg or png; 16-bit png keeps its high byte).
 
-    Returns: uint8 [H, W, 3] RGB. Raises ImageError when empty, not jpeg/png, corrupt or huge.
+    Returns: uint8 [H, W, 3] RGB. Raises ImageError when empty, not jpeg/png, corrupt, or when its
+    header gives more than `max_pixels` (checked before decoding).
     """
-    check_compressed(msg)
-    data = _as_bytes_array(msg.data)
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ImageError("decode", f"cannot decode {msg.format!r} data ({data.size} bytes)")
-    if bgr.shape[0] * bgr.shape[1] > max_pixels:
-        raise ImageError("too_large", f"image {bgr.shape[1]}x{bgr.shape[0]} exceeds {max_pixels} pixels")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    image = _open_compressed(msg, max_pixels)
+    try:
+        image.load()
+        if image.mode in ("I;16", "I;16B", "I"):  # 16-bit grey
+            return cv2.cvtColor((np.asarray(image, dtype=np.uint32) >> 8).astype(np.uint8), cv2.COLOR_GRAY2RGB)
+        return np.asarray(image.convert("RGB"))
+    except (OSError, SyntaxError, ValueError, PILImage.DecompressionBombError) as err:
+        raise ImageError("decode", f"cannot decode {image.format} data ({image.size[0]}x{image.size[1]}): "
+                                   f"{err}") from None
+    finally:
+        image.close()
 
 
 def rgb_to_image(rgb: np.ndarray, header=None, encoding: str = "rgb8"):

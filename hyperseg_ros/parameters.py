@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hyperseg_ros.command import TEXT_COMMAND_TASKS
+from hyperseg_ros.command import TEXT_COMMAND_TASKS, CommandLimits
 from hyperseg_ros.stream import StreamParams, StreamProcessor
 
 if TYPE_CHECKING:
@@ -37,6 +37,13 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "temporal_reset_gap_s": (1.0, "a forward stamp jump larger than this clears temporal state and track ids"),
     "num_threads": (0, "torch CPU threads (0 = torch default)"),
     "diagnostics_period_s": (1.0, "period of /diagnostics messages"),
+    # what one command may ask for (command.CommandLimits); over a limit it is rejected, naming it
+    "max_text_chars": (300, "longest referring / reasoning text of a command"),
+    "max_categories": (32, "most open-vocabulary categories in a command"),
+    "max_category_chars": (40, "longest category name"),
+    "max_prompts": (16, "most boxes + points in a visual prompt"),
+    "max_command_id_chars": (64, "longest command id (echoed in every result)"),
+    "image_silence_warn_s": (5.0, "warn when an image publisher is matched but no image came for this long (s)"),
 }
 STRING_ARRAY_PARAMETERS = ("categories",)  # typed so that an unset default can be declared
 
@@ -54,6 +61,9 @@ def check(params: dict) -> None:
         raise ValueError(f"score_threshold must lie in [0, 1], not {params['score_threshold']}")
     if int(params["max_instances"]) < 1:
         raise ValueError(f"max_instances must be at least 1, not {params['max_instances']}")
+    for name in ("max_text_chars", "max_categories", "max_category_chars", "max_prompts", "max_command_id_chars"):
+        if name in params and int(params[name]) < 1:
+            raise ValueError(f"{name} must be at least 1, not {params[name]}")
     resolve_device(str(params["device"]), str(params["dtype"]))
 
 
@@ -111,7 +121,8 @@ def build_pipeline(params: dict, session: SegmentationSession | None = None) -> 
     categories = categories_from(params["categories"], getattr(session.model.config, "default_categories", None))
     processor = StreamProcessor(session, StreamParams(temporal_reset_gap_s=float(params["temporal_reset_gap_s"]),
                                                       max_frame_age_ms=float(params["max_frame_age_ms"]),
-                                                      categories=categories))
+                                                      categories=categories,
+                                                      limits=CommandLimits.from_params(params)))
     return Pipeline(processor, str(params["model_path"]) or f"embedded:{DEFAULT_MODEL_NAME}", device, dtype,
                     categories, time.monotonic() - started)
 

@@ -11,6 +11,7 @@ subscriptions, services and diagnostics stay responsive during inference.
 """
 from __future__ import annotations
 
+import signal
 import threading
 import time
 
@@ -18,15 +19,16 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.exceptions import ParameterUninitializedException
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
-from hyperseg_ros.command import CommandError
-from hyperseg_ros.diagnostics import diagnostic_array
+from hyperseg_ros.command import Command, CommandError
+from hyperseg_ros.diagnostics import ImageInput, diagnostic_array
 from hyperseg_ros.fastdds import use_shm_profile
 from hyperseg_ros.image_codec import (
     ImageError,
@@ -55,6 +57,7 @@ from hyperseg_ros.stream import (
     LatestFrameSlot,
     StreamStats,
 )
+from hyperseg_ros.throttle import PerKindThrottle
 
 NODE_NAME = "hyperseg_perception"
 START_UP_PARAMETERS = ("autostart", "diagnostics_period_s")  # read once, when the node is created
@@ -90,6 +93,10 @@ class PerceptionNode(LifecycleNode):
         self._worker: threading.Thread | None = None
         self.slot: LatestFrameSlot | None = None
         self._stop = threading.Event()
+        self._throttle = PerKindThrottle(WARN_PERIOD_S)  # warnings and per-frame notes, per kind
+        self._image_at: float | None = None  # monotonic time of the last image received
+        self._matched_at: float | None = None  # when an image publisher was first matched
+        self._silence_warned = False
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(self.get_parameter("diagnostics_period_s").value, self._publish_diagnostics)
 
@@ -122,6 +129,7 @@ class PerceptionNode(LifecycleNode):
             self.get_logger().error(f"configure failed: {type(err).__name__}: {err}")
             return FAILURE
         self.pipeline, self.params = pipeline, p
+        pipeline.processor.on_rejected = self._on_prompt_rejected
         self.get_logger().info(f"model {pipeline.model_name} on {pipeline.device} ({pipeline.dtype}) loaded in "
                                f"{pipeline.load_seconds:.1f} s")
         # publishers and services first: a client that sees our subscriptions can use everything
@@ -200,6 +208,7 @@ class PerceptionNode(LifecycleNode):
     # ---- callbacks (executor thread): cheap, never raise ----
     def _on_image(self, msg) -> None:
         self.stats.count_received()
+        self._image_at = time.monotonic()
         try:  # O(1) checks here, so a malformed frame never displaces a good one in the slot
             check_compressed(msg) if isinstance(msg, CompressedImage) else check_image(msg)
         except ImageError as err:
@@ -211,9 +220,16 @@ class PerceptionNode(LifecycleNode):
             return
         slot.put(Frame(payload=msg, stamp_ns=_stamp_ns(msg.header), frame_id=msg.header.frame_id))
 
+    def _log(self, kind: str, text: str, level: str = "warn") -> None:
+        """One line per kind every WARN_PERIOD_S (rclpy throttles per call site, not per kind)."""
+        held = self._throttle.allow(kind)
+        if held is not None:
+            suffix = f" ({held} more like it in the last {WARN_PERIOD_S:.0f} s)" if held else ""
+            getattr(self.get_logger(), level)(text + suffix)
+
     def _reject_image(self, err: ImageError) -> None:
         self.stats.count_rejected(err.reason)
-        self.get_logger().warn(f"image rejected ({err.reason}): {err}", throttle_duration_sec=WARN_PERIOD_S)
+        self._log(f"image_{err.reason}", f"image rejected ({err.reason}): {err}")
 
     def _on_text_command(self, msg: String) -> None:
         self._accept_command(lambda: command_from_string(msg.data, self.params["text_task"]))
@@ -225,12 +241,17 @@ class PerceptionNode(LifecycleNode):
         try:
             cmd = self.pipeline.processor.apply_command(build())
         except CommandError as err:
-            self.stats.count_command(rejected_reason="invalid")
-            self.get_logger().warn(f"command rejected: {err}", throttle_duration_sec=WARN_PERIOD_S)
+            self.stats.count_command(rejected_reason=err.reason)
+            self._log(f"command_{err.reason}", f"command rejected ({err.reason}): {err}")
             return
         self.stats.count_command()
         what = cmd.text or ", ".join(cmd.categories) or f"{len(cmd.boxes)} boxes, {len(cmd.points)} points"
         self.get_logger().info(f"command {cmd.id}: {cmd.task} {what!r}")
+
+    def _on_prompt_rejected(self, cmd: Command, err: CommandError) -> None:
+        """A visual prompt that does not fit the frame it applies to (inference worker)."""
+        self.stats.count_late_rejection(err.reason)
+        self._log(f"command_{err.reason}", f"command {cmd.id} rejected ({err.reason}) on the frame it applies to: {err}")
 
     def _on_reset(self, request, response):
         self.pipeline.processor.reset()
@@ -244,7 +265,28 @@ class PerceptionNode(LifecycleNode):
         self.diag_pub.publish(diagnostic_array(self.get_clock().now().to_msg(), self.stats.snapshot(),
                                                name=f"{self.get_fully_qualified_name()}: segmentation",
                                                hardware_id=device, model=model, device=device,
-                                               lifecycle_state=self.lifecycle_state))
+                                               lifecycle_state=self.lifecycle_state,
+                                               image_input=self._image_input()))
+
+    def _image_input(self) -> ImageInput | None:
+        """Matched image publishers and how long none of them delivered an image; warns once per
+        silence. A publisher whose images never arrive (QoS or transport) is otherwise invisible."""
+        subs = self._image_subs
+        if not subs:
+            return None
+        publishers, now = subs[0].get_publisher_count(), time.monotonic()
+        if publishers == 0:
+            self._matched_at, self._silence_warned = None, False
+            return ImageInput(0, 0.0, False)
+        if self._matched_at is None:
+            self._matched_at = now
+        since = now - max(self._image_at or 0.0, self._matched_at)
+        silent = since >= float(self.params["image_silence_warn_s"])
+        if silent and not self._silence_warned:
+            self.get_logger().warn(f"{publishers} image publisher(s) matched on {subs[0].topic_name} but no image "
+                                   f"for {since:.0f} s: check the publisher's QoS and Fast DDS profile (README)")
+        self._silence_warned = silent
+        return ImageInput(publishers, since, silent)
 
     # ---- inference worker (runs while active) ----
     def _inference_loop(self, slot: LatestFrameSlot, stop: threading.Event) -> None:
@@ -262,8 +304,8 @@ class PerceptionNode(LifecycleNode):
             if output is None:
                 self.stats.count_dropped(DROP_NO_COMMAND)
                 return
-            if output.reset_reason:
-                self.get_logger().info(f"temporal state cleared: {output.reset_reason}")
+            if output.reset_reason:  # per kind: a stream that changes every frame would log every frame
+                self._log(f"reset_{output.reset_reason}", f"temporal state cleared: {output.reset_reason}", "info")
             seg = segmentation_message(msg.header, output, rgb.shape[0], rgb.shape[1], latency_ms=0.0)
             seg.latency_ms = (time.monotonic_ns() - frame.received_ns) / 1e6
             self.seg_pub.publish(seg)
@@ -272,39 +314,72 @@ class PerceptionNode(LifecycleNode):
             self._reject_image(err)
             return
         except Exception as err:  # noqa: BLE001 - one bad frame must not stop the stream
+            if not self.context.ok():  # the process is ending under us: not the frame's fault
+                self.stats.count_dropped(DROP_SHUTDOWN)
+                return
             self.stats.count_dropped(DROP_ERROR)
-            self.get_logger().error(f"frame dropped: {type(err).__name__}: {err}",
-                                    throttle_duration_sec=WARN_PERIOD_S)
+            self._log("frame_error", f"frame dropped: {type(err).__name__}: {err}", "error")
             return
         if self.overlay_pub is not None and self.overlay_pub.get_subscription_count() > 0:
             try:  # only rendered for a viewer: it costs ~10 ms at VGA
                 self.overlay_pub.publish(rgb_to_image(render_overlay(rgb, output.result.instances), header=msg.header))
             except Exception as err:  # noqa: BLE001
-                self.get_logger().error(f"overlay failed: {err}", throttle_duration_sec=WARN_PERIOD_S)
+                if self.context.ok():
+                    self._log("overlay_error", f"overlay failed: {err}", "error")
 
     def start(self) -> bool:
         """configure + activate (what `autostart` does); False when a transition failed."""
         return self.trigger_configure() == SUCCESS and self.trigger_activate() == SUCCESS
 
     def close(self) -> None:
-        """Stop serving and free the model, from any state: the process is ending (after SIGINT
-        the context is already down, so the lifecycle transition could not be announced)."""
+        """Stop serving and free the model, from any state: the process is ending. The frame in
+        inference is finished and published, waiting ones count as dropped (shutdown); the last
+        line gives the final counts."""
         self._stop_serving()
         self._release()
+        snap = self.stats.snapshot()
+        counts = {"frames_received": snap.received, "frames_processed": snap.processed,
+                  "frames_dropped": sum(snap.dropped.values()), "frames_rejected": sum(snap.rejected.values()),
+                  **{f"dropped_{k}": v for k, v in sorted(snap.dropped.items())},
+                  **{f"rejected_{k}": v for k, v in sorted(snap.rejected.items())}}
+        self.get_logger().info("stopped: " + " ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+SPIN_TIMEOUT_S = 0.2  # how soon a signal is seen while idle (Python runs handlers between waits)
+
+
+def _stop_on_signals() -> None:
+    """SIGINT and SIGTERM raise KeyboardInterrupt in the main thread, in every state, start-up
+    included (a second one is ignored while stopping). rclpy's own handlers are not installed:
+    they shut the context down at once, under a model still loading or a frame being published,
+    which then fails with a traceback or an ERROR; here the node is closed first, then ROS."""
+    stopping = []
+
+    def stop(signum, frame):
+        if not stopping:
+            stopping.append(signum)
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
 
 
 def main(args=None) -> int:
     """Entry point of `perception_node` and `python -m hyperseg_ros.perception_node`."""
+    _stop_on_signals()
     use_shm_profile()  # before rclpy creates the DDS participant
-    rclpy.init(args=args)
     node, code = None, 0
     try:
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
         node = PerceptionNode()
         if node.get_parameter("autostart").value and not node.start():
             node.get_logger().error("autostart failed (see above); exiting")
             code = 1
         else:
-            rclpy.spin(node)
+            executor = SingleThreadedExecutor()
+            executor.add_node(node)
+            while rclpy.ok():
+                executor.spin_once(timeout_sec=SPIN_TIMEOUT_S)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hyperseg_ros.command import Command, validate_command
+from hyperseg_ros.command import Command, CommandError, CommandLimits, validate_command
 
 if TYPE_CHECKING:
     from hyperseg_ros.model.session import FrameResult, SegmentationSession
@@ -36,6 +36,7 @@ class StreamParams:
     temporal_reset_gap_s: float = 1.0  # a forward stamp jump larger than this clears temporal state
     max_frame_age_ms: float = 500.0  # frames waiting longer than this are dropped (0 = never)
     categories: tuple[str, ...] = ()  # default open-vocabulary task before any command ("" = none)
+    limits: CommandLimits = CommandLimits()  # what one command may ask for
 
 
 @dataclass
@@ -52,18 +53,25 @@ class StreamProcessor:
 
     `apply_command` and `reset` may be called from any thread and return at once; they take
     effect at the start of the next `process`, which runs on one thread (the inference worker).
+    A visual prompt that does not fit the frame it applies to is rejected there: `on_rejected`
+    (settable attribute) gets the command and the CommandError, and the active command (or the
+    default task) goes on.
     """
 
-    def __init__(self, session: SegmentationSession, params: StreamParams = StreamParams()):
+    def __init__(self, session: SegmentationSession, params: StreamParams = StreamParams(),
+                 on_rejected: Callable[[Command, CommandError], None] | None = None):
         self.session = session
         self.params = params
+        self.on_rejected = on_rejected
         self._lock = threading.Lock()
         self._pending: Command | None = None
         self._reset_requested = False
         self._command: Command | None = None
         self._last: tuple[tuple[int, int], str, int] | None = None  # (h, w), frame_id, stamp_ns
+        self._default: Command | None = None
         if params.categories:  # the default task answers frames until a command arrives; id ""
-            self._pending = validate_command(Command(task="open_vocabulary", categories=tuple(params.categories)))
+            self._default = validate_command(Command(task="open_vocabulary", categories=tuple(params.categories)))
+        self._pending = self._default
 
     @property
     def command(self) -> Command | None:
@@ -72,11 +80,12 @@ class StreamProcessor:
             return self._pending or self._command
 
     def apply_command(self, cmd: Command) -> Command:
-        """Validate `cmd` (boxes/points against the last frame's size), give it an id if it has
-        none, and make it the active command from the next frame on. Raises CommandError."""
+        """Validate `cmd` (boxes/points against the last frame's size, for an early answer), give it
+        an id if it has none, and make it the active command from the next frame on. Raises
+        CommandError. `process` checks boxes/points again against the frame they apply to."""
         with self._lock:
             size = self._last[0] if self._last else None
-        cmd = validate_command(cmd, size)
+        cmd = validate_command(cmd, size, self.params.limits)
         if not cmd.id:
             cmd = replace(cmd, id=uuid.uuid4().hex[:12])
         with self._lock:
@@ -109,15 +118,29 @@ class StreamProcessor:
             last, self._last = self._last, (size, frame_id, int(stamp_ns))
         reason = None
         if pending is not None:
+            try:  # the prompts are drawn on this frame: they must lie inside it
+                pending = validate_command(pending, size)
+            except CommandError as err:
+                if self.on_rejected is not None:
+                    self.on_rejected(pending, err)
+                pending = self._default if self._command is None else None  # what was served goes on
+        if pending is not None:
             self.session.set_command(pending)  # clears all temporal state
             self._command, reason = pending, RESET_COMMAND
         elif self._command is not None:
             reason = RESET_REQUESTED if reset_requested else self._stream_break(last, size, frame_id, int(stamp_ns))
             if reason is not None:
-                self.session.reset()
+                self._reset_session()
         if self._command is None:
             return None
         return StreamOutput(self.session.process(image_rgb), self._command, reason)
+
+    def _reset_session(self) -> None:
+        """Clear temporal state and track ids. A visual prompt's region tokens stay: they were taken
+        from the frame the prompt was drawn on and cannot be drawn again on a later frame."""
+        region_tokens = self.session.state.region_tokens
+        self.session.reset()
+        self.session.state.region_tokens = region_tokens
 
     def _stream_break(self, last, size, frame_id: str, stamp_ns: int) -> str | None:
         """Why this frame does not continue the previous one, or None if it does."""
@@ -199,6 +222,11 @@ class StreamStats:
             self._commands += 1
             if rejected_reason is not None:
                 self._commands_rejected[rejected_reason] += 1
+
+    def count_late_rejection(self, reason: str) -> None:
+        """A command counted when received, rejected when it met its frame (a visual prompt)."""
+        with self._lock:
+            self._commands_rejected[reason] += 1
 
     def snapshot(self) -> StatsSnapshot:
         with self._lock:

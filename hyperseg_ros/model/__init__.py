@@ -5,7 +5,6 @@ A model directory holds `config.json` + `model.safetensors` + the tokenizer file
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -29,19 +28,15 @@ def default_model_dir() -> Path:
 def load_model(path: str = "", device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
     """-> (HyperSeg in eval mode on `device`/`dtype`, tokenizer). `path == ""`: the embedded default
     model. A released HyperSeg-3B directory (model_type mipha_phi) is mapped by checkpoint.py.
-    Only local files are read; nothing is downloaded."""
-    from .hyperseg import HyperSeg
-    from .tokenizer import load_tokenizer
+    Only local safetensors and JSON files are read; nothing is downloaded. Raises
+    loading.ModelFileError (a ValueError naming the file) for a directory that cannot be served."""
+    from .loading import load_checked, read_config_json
 
     directory = Path(path) if path else default_model_dir()
-    config_file = directory / "config.json"
-    if not config_file.is_file():
-        raise FileNotFoundError(f"no HyperSeg model at {directory} (config.json missing)")
-    if json.loads(config_file.read_text()).get("model_type") == RELEASED_MODEL_TYPE:
+    if read_config_json(directory).get("model_type") == RELEASED_MODEL_TYPE:
         from .checkpoint import load_released
 
         model, tokenizer = load_released(str(directory), dtype)
-    else:
-        model = HyperSeg.from_pretrained(str(directory), dtype=dtype, local_files_only=True)
-        tokenizer = load_tokenizer(str(directory))
+    else:  # config.json, weights and tokenizer checked before anything is built (loading.py)
+        model, tokenizer = load_checked(directory, dtype)
     return model.to(device=device, dtype=dtype).eval(), tokenizer

@@ -15,6 +15,7 @@ from .prompts import END, SEG, TEMPLATE_WORDS
 
 PAD, UNK = "[PAD]", "[UNK]"
 SPECIAL_TOKENS = (PAD, UNK, SEG, END)
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")  # either describes a saved tokenizer
 
 
 def _splitter() -> pre_tokenizers.PreTokenizer:
@@ -42,12 +43,17 @@ def build_word_tokenizer(words: Iterable[str]) -> PreTrainedTokenizerFast:
 
 
 def load_tokenizer(path: str) -> PreTrainedTokenizerBase:
-    """The tokenizer saved in a local model directory (never a hub id), with [SEG] present."""
-    # tokenizer.json is self-describing; AutoTokenizer would also read (and warn about) our config.json
-    if (Path(path) / "tokenizer.json").is_file():
-        tokenizer = PreTrainedTokenizerFast.from_pretrained(path, local_files_only=True)
-    else:
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    """The tokenizer saved in a local model directory (never a hub id), with [SEG] present.
+    Errors name the directory (transformers' own would only suggest installing packages)."""
+    if not any((Path(path) / name).is_file() for name in TOKENIZER_FILES):
+        raise FileNotFoundError(f"{path}: no tokenizer ({' or '.join(TOKENIZER_FILES)} missing)")
+    try:  # tokenizer.json is self-describing; AutoTokenizer would also read (and warn about) our config.json
+        if (Path(path) / "tokenizer.json").is_file():
+            tokenizer = PreTrainedTokenizerFast.from_pretrained(path, local_files_only=True)
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError, TypeError) as err:
+        raise ValueError(f"{path}: cannot load the tokenizer ({type(err).__name__}: {err})") from None
     if SEG not in tokenizer.get_vocab():
         tokenizer.add_tokens([SEG])  # as the release does for Phi-2's BPE vocabulary
     return tokenizer

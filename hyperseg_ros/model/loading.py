@@ -1,0 +1,151 @@
+"""What a model directory must hold, checked before anything is built or served.
+
+A model that loads with missing or mis-shaped weights answers with random tensors and looks
+healthy; a config.json without sizes would build the 3B model before failing. So: config.json is
+parsed and its fields and types checked before any module is built; weights are read from
+safetensors only (a pickle is never opened); and transformers' loading report must show every
+weight the config needs present with its shape, and none left over. Every error names the file.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from .config import _SIZES, HyperSegConfig
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+WEIGHTS_INDEX = "model.safetensors.index.json"
+OPTIONAL_FIELDS = ("embedding_rows",)  # None = the LLM vocabulary size
+
+
+class ModelFileError(ValueError):
+    """A model directory that cannot be served; the message names the file (and key)."""
+
+
+def read_config_json(directory: Path) -> dict:
+    """config.json of `directory` as a dict; FileNotFoundError when missing, ModelFileError when it
+    is not a JSON object."""
+    path = directory / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing (no HyperSeg model at {directory})")
+    try:
+        data = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelFileError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise ModelFileError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _type_error(where: str, expected, value) -> str | None:
+    """Why `value` does not have the type of the reference value `expected` (None if it does)."""
+    if isinstance(expected, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(expected, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(expected, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif isinstance(expected, list):
+        ok = isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    else:
+        ok = isinstance(value, type(expected))
+    return None if ok else f"{where} must be {type(expected).__name__}, got {json.dumps(value)[:60]}"
+
+
+def validate_config(data: dict, path: Path) -> HyperSegConfig:
+    """HyperSegConfig from config.json's dict, after checking that every size the model is built
+    from is present with its type (the fields of the `tiny` size, which has them all)."""
+    problems = []
+    for field, reference in _SIZES["tiny"].items():
+        if field not in data or data[field] is None:
+            if field not in OPTIONAL_FIELDS:
+                problems.append(f"missing field {field!r}")
+            continue
+        value = data[field]
+        if isinstance(reference, dict):
+            if not isinstance(value, dict):
+                problems.append(f"{field} must be an object")
+                continue
+            for key, sub_reference in reference.items():
+                if key not in value:
+                    problems.append(f"missing field {field}.{key}")
+                else:
+                    problems.append(_type_error(f"{field}.{key}", sub_reference, value[key]))
+        else:
+            problems.append(_type_error(field, reference, value))
+    problems = [p for p in problems if p]
+    if problems:
+        raise ModelFileError(f"{path}: {'; '.join(problems[:8])}"
+                             + (f" ... ({len(problems)} problems)" if len(problems) > 8 else ""))
+    try:
+        return HyperSegConfig.from_dict(data)
+    except (TypeError, ValueError) as err:
+        raise ModelFileError(f"{path}: {err}") from None
+
+
+def safetensors_files(directory: Path) -> list[Path]:
+    """The safetensors file(s) of `directory`, each with a readable header; ModelFileError if there
+    is none (a pickle such as pytorch_model.bin is never a fallback) or one is unreadable."""
+    from safetensors import SafetensorError, safe_open
+
+    index = directory / WEIGHTS_INDEX
+    if index.is_file():
+        try:
+            names = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
+            raise ModelFileError(f"{index}: not a safetensors index ({err!r})") from None
+    elif (directory / WEIGHTS_FILE).is_file():
+        names = [WEIGHTS_FILE]
+    else:
+        pickles = sorted(p.name for p in directory.glob("*.bin")) + sorted(p.name for p in directory.glob("*.pt*"))
+        raise ModelFileError(f"{directory / WEIGHTS_FILE}: missing; weights are read from safetensors only"
+                             + (f" ({', '.join(pickles)} is not loaded: it is a pickle)" if pickles else ""))
+    for name in names:
+        try:
+            with safe_open(directory / name, framework="pt") as f:
+                f.keys()
+        except (OSError, SafetensorError) as err:
+            raise ModelFileError(f"{directory / name}: not a readable safetensors file ({err})") from None
+    return [directory / name for name in names]
+
+
+def check_loading_info(info: dict, files: str) -> None:
+    """ModelFileError naming `files` and the first keys when transformers' loading report (the
+    `output_loading_info` of from_pretrained) has any weight missing, unexpected or mis-shaped."""
+    def describe(key) -> str:  # mismatched keys come as (name, stored shape, needed shape)
+        if isinstance(key, str):
+            return key
+        name, stored, needed = key
+        return f"{name} {list(stored)} (config.json needs {list(needed)})"
+
+    problems = [(label, sorted(describe(k) for k in info.get(key) or ()))
+                for key, label in (("missing_keys", "missing weights"), ("mismatched_keys", "mis-shaped weights"),
+                                   ("unexpected_keys", "weights config.json has no place for"))]
+    problems = [f"{label} {_first(keys)}" for label, keys in problems if keys]
+    if problems:
+        raise ModelFileError(f"{files}: {'; '.join(problems)}")
+
+
+def load_checked(directory: Path, dtype: torch.dtype):
+    """(HyperSeg, tokenizer) of a model directory, checked as the module docstring says."""
+    from .hyperseg import HyperSeg
+    from .tokenizer import load_tokenizer
+
+    config = validate_config(read_config_json(directory), directory / CONFIG_FILE)
+    tokenizer = load_tokenizer(str(directory))  # cheap, and its errors name the directory
+    files = ", ".join(str(path) for path in safetensors_files(directory))
+    try:
+        model, info = HyperSeg.from_pretrained(str(directory), config=config, dtype=dtype, local_files_only=True,
+                                               use_safetensors=True, output_loading_info=True,
+                                               ignore_mismatched_sizes=True)  # reported below, with names
+    except (OSError, RuntimeError, ValueError) as err:
+        raise ModelFileError(f"{files}: {type(err).__name__}: {err}") from None
+    check_loading_info(info, files)  # transformers would serve random tensors in place of missing ones
+    return model, tokenizer
+
+
+def _first(items: list[str], n: int = 5) -> str:
+    return ", ".join(items[:n]) + (f" ... ({len(items)} in all)" if len(items) > n else "")

@@ -340,8 +340,9 @@ def open_vocabulary(rng: np.random.Generator, scene: Scene, count: int | None = 
     targets = tuple(tuple(o.identity for o, m in zip(objects, scene.masks)
                           if m.any() and _conflict(cat, (o.colour, o.shape))) for cat in chosen)
     names = tuple(category_name(c) for c in chosen)
-    case = _case_style(rng)
-    cmd = Command(task="open_vocabulary", categories=tuple(case(n) for n in names))
+    case = _case_style(rng)  # one letter case for the list, or (sometimes) one per category
+    cases = [_case_style(rng) if rng.random() < 0.3 else case for _ in names]
+    cmd = Command(task="open_vocabulary", categories=tuple(c(n) for c, n in zip(cases, names)))
     return WorldCommand(cmd, tuple(sorted({i for t in targets for i in t})), targets, ", ".join(names))
 
 

@@ -351,3 +351,49 @@ def draw_clip(rng: np.random.Generator, width: int = 320, height: int = 240, fra
         if _longest_hidden(scenes) <= MAX_HIDDEN:
             return Clip(scenes)
     raise RuntimeError("could not draw a shifted clip within the occlusion limit")
+
+
+# ---- easy scenes: the quality tests' fixed set ------------------------------------------------------
+def easy_objects(rng: np.random.Generator, width: int, height: int, n: int = 3) -> list[_Drawn]:
+    """n objects of distinct shapes and distinct colours, medium or large, flat, well apart (one per
+    cell of a row), unrotated enough to read at a glance."""
+    shapes = rng.permutation(SHAPES)[:n]
+    colours = rng.permutation(list(RGB_BOXES))[:n]
+    cell = width / n
+    drawn = []
+    for k, (shape, colour) in enumerate(zip(shapes, colours)):
+        size = str(rng.choice(["medium", "large"]))
+        lo, hi = SIZES[size]
+        side = float(min(rng.uniform(lo, hi) * min(height, width), cell * 0.8))
+        cx = cell * (k + 0.5) + rng.uniform(-0.05, 0.05) * cell
+        cy = height / 2 + rng.uniform(-0.15, 0.15) * height
+        obj = SceneObject(k + 1, str(shape), str(colour), size, float(cx), float(cy), side, float(rng.uniform(-15, 15)))
+        d = _Drawn(rng, obj)
+        d.fill = "flat"
+        d.obj = SceneObject(k + 1, obj.shape, obj.colour, size, obj.cx, obj.cy, side, obj.angle,
+                            tuple(int(c) for c in d.rgb), Look(hole=d.params.get("hole", 0.55)))
+        drawn.append(d)
+    return drawn
+
+
+def easy_scene(rng: np.random.Generator, width: int = 320, height: int = 240, n: int = 3) -> Scene:
+    """A still anyone reads at once: distinct shapes and colours, apart, plain background, clean."""
+    drawn = easy_objects(rng, width, height, n)
+    background = np.zeros((height, width, 3), np.float32) + np.float32(rng.uniform(100, 160))
+    return _render(rng, drawn, [d.obj for d in drawn], background, degrade=False)
+
+
+def easy_clip(rng: np.random.Generator, width: int = 320, height: int = 240, frames: int = 12, n: int = 2) -> Clip:
+    """An easy clip: the first object moves steadily up or down its own column, the others stay;
+    nothing is occluded."""
+    drawn = easy_objects(rng, width, height, n)
+    background = np.zeros((height, width, 3), np.float32) + np.float32(rng.uniform(100, 160))
+    mover = drawn[0].obj
+    start, end = (0.3, 0.7) if rng.random() < 0.5 else (0.7, 0.3)
+    scenes = []
+    for t in range(frames):
+        objects = [d.obj for d in drawn]
+        cy = height * (start + (end - start) * t / max(frames - 1, 1))
+        objects[0] = mover.moved(mover.cx, cy, mover.angle)
+        scenes.append(_render(rng, drawn, objects, background, degrade=False))
+    return Clip(scenes)

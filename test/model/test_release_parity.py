@@ -46,10 +46,11 @@ def close(name: str, ours: torch.Tensor, theirs: torch.Tensor) -> None:
 
 def commands(meta) -> dict[str, Command]:
     cases = meta["cases"]
-    x, y, w, h = cases["visual_prompt"]["box"]
     return {"referring": Command("referring", cases["referring_0"]["text"]),
+            "reasoning": Command("reasoning", cases["reasoning"]["text"]),
             "open_vocabulary": Command("open_vocabulary", categories=tuple(cases["open_vocabulary"]["categories"])),
-            "visual_prompt": Command("visual_prompt", boxes=((x, y, w, h),))}
+            "visual_prompt": Command("visual_prompt", boxes=(tuple(cases["visual_prompt"]["box"]),)),
+            "visual_prompt_point": Command("visual_prompt", points=(tuple(cases["visual_prompt_point"]["point"]),))}
 
 
 @torch.no_grad()
@@ -75,9 +76,9 @@ def run_stages(model, tokenizer, reference, image, frame, prefix, command, laten
     if command.task == "visual_prompt":
         masks = region_masks(command.boxes, command.points, inputs.image_size, config.vision_image_size,
                              config.region_point_radius, released=True)
-        assert np.array_equal(masks[0], reference["visual_prompt.region_mask"].numpy().astype(bool))
+        assert np.array_equal(masks[0], reference[f"{prefix}.region_mask"].numpy().astype(bool))
         region = model._region_tokens(visual, [masks])
-        close("region token", region, reference["visual_prompt.region_tokens"])
+        close(f"{prefix} region token", region, reference[f"{prefix}.region_tokens"])
     tokens = build_token_batch(tokenizer, config, [command], video=True)
     embeds = splice_embeddings(tokens, model.llm.get_input_embeddings()(tokens.input_ids), visual, fine,
                                model.seg_query, region)
@@ -96,7 +97,7 @@ def run_stages(model, tokenizer, reference, image, frame, prefix, command, laten
                 region_tokens=region)
     predictions = out.predictions
     close(f"{prefix} mask logits", predictions.mask_logits, reference[f"{prefix}.pred_masks"])
-    if command.task == "referring":
+    if command.task in ("referring", "reasoning"):
         close(f"{prefix} refer logits", predictions.refer_logits, reference[f"{prefix}.refer_logits"])
     elif command.task == "open_vocabulary":
         close(f"{prefix} class logits (+ background)", predictions.class_logits,
@@ -155,18 +156,27 @@ def test_open_vocabulary_matches_the_release_with_background(released):
     check_answer("open vocabulary", found, reference, meta, "open_vocabulary")
 
 
-def test_box_prompt_matches_the_release(released):
+def test_reasoning_frame_prompt_matches_the_release(released):
     model, tokenizer, reference, meta = released
-    command = commands(meta)["visual_prompt"]
     inputs, predictions, _ = run_stages(model, tokenizer, reference, reference["image_0"].numpy(), 0,
-                                        "visual_prompt", command, None)
+                                        "reasoning", commands(meta)["reasoning"], None)
+    found = postprocess(predictions.refer_logits[0], predictions.mask_logits[0], **geometry(model, inputs))
+    check_answer("reasoning", found, reference, meta, "reasoning")
+
+
+@pytest.mark.parametrize("case", ["visual_prompt", "visual_prompt_point"])
+def test_box_and_point_prompts_match_the_release(released, case):
+    model, tokenizer, reference, meta = released
+    inputs, predictions, _ = run_stages(model, tokenizer, reference, reference["image_0"].numpy(), 0,
+                                        case, commands(meta)[case], None)
     found = postprocess(predictions.region_logits[0, 0], predictions.mask_logits[0], **geometry(model, inputs))
-    check_answer("box prompt", found, reference, meta, "visual_prompt")
+    check_answer(case, found, reference, meta, case)
 
 
-def test_session_answers_as_the_release(released):
-    """The streaming session on the released directory: the referring top-1 of both frames (with the
-    latents carried), and the open-vocabulary top-1 with its category."""
+def test_session_runs_every_task_as_the_release(released):
+    """The streaming session on the released-format directory, every task: the referring top-1 of
+    both frames (latents carried), the reasoning and point-prompt top-1, the open-vocabulary top-1
+    with its category."""
     model, tokenizer, reference, meta = released
     session = SegmentationSession(model, tokenizer, score_threshold=0.9)  # above every score here
     session.set_command(commands(meta)["referring"])
@@ -177,9 +187,11 @@ def test_session_answers_as_the_release(released):
         assert abs(instance.score - case["top1_score"]) <= TOLERANCE
         theirs = reference[f"referring_{t}.top1_mask"].numpy().astype(bool)
         assert (instance.mask & theirs).sum() / (instance.mask | theirs).sum() >= 0.99
-    session = SegmentationSession(model, tokenizer, score_threshold=0.0)
-    session.set_command(commands(meta)["open_vocabulary"])
-    best = session.process(reference["image_0"].numpy()).instances[0]
-    case = meta["cases"]["open_vocabulary"]
-    assert abs(best.score - case["top1_score"]) <= TOLERANCE
+    for name in ("reasoning", "visual_prompt_point", "open_vocabulary"):
+        session = SegmentationSession(model, tokenizer, score_threshold=0.0 if name != "reasoning" else 0.9)
+        session.set_command(commands(meta)[name])
+        best, case = session.process(reference["image_0"].numpy()).instances[0], meta["cases"][name]
+        assert abs(best.score - case["top1_score"]) <= TOLERANCE, name
+        theirs = reference[f"{name}.top1_mask"].numpy().astype(bool)
+        assert (best.mask & theirs).sum() / (best.mask | theirs).sum() >= 0.99, name
     assert best.class_id == case["top1_class"] and best.label == case["categories"][case["top1_class"]]

@@ -316,23 +316,84 @@ def _default_dtype(dtype: torch.dtype):
         torch.set_default_dtype(previous)
 
 
-def load_released(path: str, dtype: torch.dtype = torch.bfloat16, config=None):
+# config.json keys of the released Phi-2 (top level) and SigLIP (vision_config.vision_tower) read into
+# HyperSegConfig; sizes the release hard-codes in its constructors are read from the tensor shapes.
+_LLM_KEYS = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+             "partial_rotary_factor", "max_position_embeddings", "hidden_act", "layer_norm_eps", "rope_theta",
+             "qk_layernorm")
+_VISION_KEYS = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "patch_size",
+                "hidden_act", "layer_norm_eps", "num_channels")
+RELEASED_HEADS = 8  # FVP, pixel decoder and mask decoder attention heads, hard-coded by the release
+
+
+def released_config(directory: str | Path, checkpoint: ReleasedCheckpoint, **overrides):
+    """HyperSegConfig of a released directory: Phi-2 and SigLIP settings from its config.json (Mipha
+    format: model_type mipha_phi, vision_config.vision_tower / mm_projector), the Swin, FVP and
+    predictor sizes from the tensor shapes, the release's conventions (config defaults).
+    overrides: HyperSegConfig fields the directory cannot state, e.g. pyramid_image_size (the release
+    reads 1024 from its detectron2 yaml)."""
+    from .config import HyperSegConfig
+
+    released = json.loads((Path(directory) / "config.json").read_text())
+    vision = released.get("vision_config", {})
+    tower, projector = vision.get("vision_tower", {}), vision.get("mm_projector", {})
+    if projector.get("mm_projector_type", "mlp2x_gelu") != "mlp2x_gelu":
+        raise ValueError(f"unsupported mm_projector_type {projector['mm_projector_type']!r} (expected mlp2x_gelu)")
+    shape = checkpoint.shape
+    names = checkpoint.names()
+
+    def count(pattern: str) -> int:
+        regex = re.compile(pattern)
+        return len({m.group(1) for n in names if (m := regex.match(n))})
+
+    sizes = HyperSegConfig.from_size("3b")
+    llm = dict(sizes.llm_config, **{k: released[k] for k in _LLM_KEYS if k in released})
+    llm["vocab_size"] = shape("lm_head.weight")[0]
+    vision_config = dict(sizes.vision_config, **{k: tower[k] for k in _VISION_KEYS if k in tower})
+    patch = shape(_SWIN_R + "patch_embed.proj.weight")
+    depths = [count(rf"{re.escape(_SWIN_R)}layers\.{i}\.blocks\.(\d+)\.") for i in range(4)]
+    tables = [shape(f"{_SWIN_R}layers.{i}.blocks.0.attn.relative_position_bias_table") for i in range(4)]
+    pyramid = dict(sizes.pyramid_config, embed_dim=patch[0], patch_size=patch[-1], depths=depths,
+                   num_heads=[t[1] for t in tables], window_size=(round(tables[0][0] ** 0.5) + 1) // 2)
+    latents, perceiver_dim = shape("temporal_query")
+    hidden_dim = shape("predictor.query_embed.weight")[1]
+    offsets = shape(_PIX_R + "transformer.encoder.layers.0.self_attn.sampling_offsets.weight")[0]
+    predictor = dict(
+        hidden_dim=hidden_dim, num_queries=shape("predictor.query_embed.weight")[0],
+        encoder_layers=count(rf"{re.escape(_PIX_R)}transformer\.encoder\.layers\.(\d+)\."),
+        encoder_ffn_dim=shape(_PIX_R + "transformer.encoder.layers.0.linear1.weight")[0],
+        decoder_layers=count(r"predictor\.transformer_ffn_layers\.(\d+)\."),
+        decoder_ffn_dim=shape("predictor.transformer_ffn_layers.0.linear1.weight")[0],
+        num_heads=RELEASED_HEADS, num_points=offsets // (RELEASED_HEADS * 3 * 2),
+        reid_dim=shape("predictor.reid_embed_head.layers.2.weight")[0])
+    fields = dict(
+        llm_config=llm, vision_config=vision_config, pyramid_config=pyramid, predictor_config=predictor,
+        embedding_rows=shape("model.embed_tokens.weight")[0], num_mask_tokens=shape("seg_query")[0],
+        num_fine_grained_tokens=latents, perceiver_dim=perceiver_dim, perceiver_heads=RELEASED_HEADS,
+        perceiver_dim_head=shape("mgvp_layers.layers.0.0.to_q.weight")[0] // RELEASED_HEADS,
+        perceiver_ff_mult=shape("mgvp_layers.layers.0.1.1.weight")[0] // perceiver_dim,
+        vision_image_size=int(tower.get("image_size", sizes.vision_image_size)),
+        vision_feature_layer=int(tower.get("mm_vision_select_layer", sizes.vision_feature_layer)),
+        reid_dim=predictor["reid_dim"],
+    )
+    return HyperSegConfig.from_size("3b", **{**fields, **overrides})
+
+
+def load_released(path: str, dtype: torch.dtype = torch.bfloat16, config=None, **overrides):
     """A released HyperSeg-3B directory -> (HyperSeg in eval mode, tokenizer of that directory).
 
     dtype: bfloat16 / float16 / float32 of every weight (the release stores fp16 + fp32).
-    config: HyperSegConfig; default the `3b` size with the checkpoint's embedding rows.
-    The model is built without random initialisation, directly in `dtype`, then filled.
+    config: HyperSegConfig; default `released_config(path, ..., **overrides)`.
+    The model is built without random initialisation, directly in `dtype`, then filled strictly.
     """
     from transformers.initialization import no_init_weights
 
-    from .config import HyperSegConfig
     from .hyperseg import HyperSeg
     from .tokenizer import load_tokenizer
 
     with ReleasedCheckpoint(path) as checkpoint:
         if config is None:
-            rows = checkpoint.shape("model.embed_tokens.weight")[0]
-            config = HyperSegConfig.from_size("3b", embedding_rows=rows)
+            config = released_config(path, checkpoint, **overrides)
         with no_init_weights(), _default_dtype(dtype):
             model = HyperSeg(config)
         load_released_weights(model, checkpoint)

@@ -13,6 +13,14 @@ from transformers import PhiConfig, PretrainedConfig, SiglipVisionConfig, SwinCo
 
 PYRAMID_LEVELS = ("res2", "res3", "res4", "res5")
 
+# How a model reads its inputs and scores its answers where the embedded model (trained here) and the
+# release differ. The release's conventions are the class defaults; the sizes trained by this package
+# state theirs, and so does every model directory's config.json.
+CONVENTIONS_TRAINED_HERE: dict = dict(
+    pyramid_padding="mean", image_resize="cv2", region_grid="centres", refer_period=False,
+    open_vocabulary_scoring="sigmoid", answer_always=False, scores_at="stride4",
+)
+
 _SIZES: dict[str, dict] = {
     # The release: SigLIP-SO400M/14-384, Phi-2 2.7B, Swin-B at 1024, Mask2Former 256-d head.
     "3b": dict(
@@ -50,6 +58,7 @@ _SIZES: dict[str, dict] = {
         predictor_config=dict(hidden_dim=64, num_queries=16, encoder_layers=2, encoder_ffn_dim=256,
                               decoder_layers=3, decoder_ffn_dim=256, num_heads=4, num_points=4,
                               reid_dim=64),
+        **CONVENTIONS_TRAINED_HERE,
     ),
     # Unit tests: every module exists, everything as small as it goes.
     "tiny": dict(
@@ -66,6 +75,7 @@ _SIZES: dict[str, dict] = {
         predictor_config=dict(hidden_dim=16, num_queries=4, encoder_layers=1, encoder_ffn_dim=32,
                               decoder_layers=3, decoder_ffn_dim=32, num_heads=2, num_points=2,
                               reid_dim=8),
+        **CONVENTIONS_TRAINED_HERE,
     ),
 }
 
@@ -78,6 +88,22 @@ class HyperSegConfig(PretrainedConfig):
     embedding_rows: rows of the LLM input embedding (None = llm vocab_size).
     vision_feature_layer: index into SigLIP's hidden states (-2 = penultimate, as released).
     default_categories: the model's default vocabulary (see below).
+
+    Conventions (defaults = the release; `CONVENTIONS_TRAINED_HERE` = the embedded model):
+    pyramid_padding: "grey" pads the resized image with grey 128 before normalising (detectron2
+        FixedSizeCrop); "mean" pads with the mean (0 after normalising).
+    image_resize: "pil" resizes as released (PIL bilinear for the pyramid, SigLIP's PIL bicubic with
+        antialias for the vision image and region masks); "cv2" uses OpenCV area/linear/cubic.
+    region_grid: "release" samples SigLIP cell k of a visual prompt at k/g of the grid (26k/27 in
+        cells for 3b: grid_sample with align_corners); "centres" samples the cell centres.
+    refer_period: a referring sentence ends with "." (RefCOCO prompts as released).
+    open_vocabulary_scoring: "softmax_background" appends a "background" category and scores each
+        query by softmax over categories + background (PSALM, the release's parent); "sigmoid" scores
+        the best category by its sigmoid, no background.
+    answer_always: referring/reasoning publish the top-1 mask whatever its score (the release's
+        evaluation); False abstains below the session's score threshold ("no such object").
+    scores_at: "image" scores masks after the release's upsampling to the image (padded input, crop,
+        image); "stride4" scores the stride-4 logits and upsamples only the kept masks (cheaper).
     """
 
     model_type = "hyperseg_ros"
@@ -101,8 +127,20 @@ class HyperSegConfig(PretrainedConfig):
     # Open-vocabulary categories a node answers before its first command: the world's shapes for
     # a model trained on the procedural world; None (a released checkpoint) = wait for a command.
     default_categories: list[str] | None = None
+    pyramid_padding: str = "grey"
+    image_resize: str = "pil"
+    region_grid: str = "release"
+    refer_period: bool = True
+    open_vocabulary_scoring: str = "softmax_background"
+    answer_always: bool = True
+    scores_at: str = "image"
 
     def __post_init__(self, **kwargs):
+        for key, allowed in (("pyramid_padding", ("grey", "mean")), ("image_resize", ("pil", "cv2")),
+                             ("region_grid", ("release", "centres")), ("scores_at", ("image", "stride4")),
+                             ("open_vocabulary_scoring", ("softmax_background", "sigmoid"))):
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"{key} must be one of {allowed}, got {getattr(self, key)!r}")
         released = _SIZES["3b"]
         for key in ("vision_config", "pyramid_config", "llm_config", "predictor_config"):
             if getattr(self, key) is None:

@@ -79,7 +79,8 @@ class HyperSeg(PreTrainedModel):
         out = visual.new_zeros((batch, k_max, width))
         for b, masks in enumerate(region_masks):
             if len(masks):
-                points = region_sample_points(np.asarray(masks, dtype=bool), self.config.vision_grid)
+                points = region_sample_points(np.asarray(masks, dtype=bool), self.config.vision_grid,
+                                              released=self.config.region_grid == "release")
                 out[b, : len(masks)] = region_tokens(visual[b], points)
         return out
 

@@ -63,8 +63,11 @@ def _sample_tokens(tokenizer: PreTrainedTokenizerBase, config: HyperSegConfig, c
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     task = command.task
     num_regions = len(command.boxes) + len(command.points)
-    text = prompts.conversation(task, len(command.categories), num_regions, video)
-    categories = iter(command.categories)
+    names = list(command.categories)
+    if task == "open_vocabulary" and config.open_vocabulary_scoring == "softmax_background":
+        names.append(prompts.BACKGROUND)
+    text = prompts.conversation(task, len(names), num_regions, video)
+    categories = iter(names)
     ids: list[int] = []
     kind: list[int] = []
     prompt: list[int] = []
@@ -86,7 +89,8 @@ def _sample_tokens(tokenizer: PreTrainedTokenizerBase, config: HyperSegConfig, c
         elif chunk == prompts.MASKS:
             add([pad_id] * config.num_mask_tokens, MASK, -1)
         elif chunk == prompts.REFER:  # the sentence and its [SEG] are pooled together
-            add(text_ids(command.text.strip()) + [seg_id], TEXT, 0)
+            sentence = (command.text + "." if task == "referring" and config.refer_period else command.text).strip()
+            add(text_ids(sentence) + [seg_id], TEXT, 0)
         elif chunk == prompts.CLS:  # one "name [SEG]" span per category
             add(text_ids(next(categories)) + [seg_id], TEXT, class_index)
             class_index += 1

@@ -54,6 +54,18 @@ def upsample_masks(
     return logits[:, :height, :width]
 
 
+def upsample_masks_as_released(
+    mask_logits: torch.Tensor, *, padded_size: tuple[int, int], valid_size: tuple[int, int], image_size: tuple[int, int]
+) -> torch.Tensor:
+    """The release's two steps (llava_phi eval_seg + detectron2 sem_seg_postprocess): bilinear to the
+    padded input, crop the valid region, bilinear to the image -> float32 logits [N,H,W]."""
+    if mask_logits.shape[0] == 0:
+        return mask_logits.new_zeros((0, *image_size), dtype=torch.float32)
+    padded = F.interpolate(mask_logits[None].float(), size=padded_size, mode="bilinear", align_corners=False)
+    valid = padded[:, :, : valid_size[0], : valid_size[1]]
+    return F.interpolate(valid, size=image_size, mode="bilinear", align_corners=False)[0]
+
+
 def mask_scores(task_logits: torch.Tensor, mask_logits: torch.Tensor) -> torch.Tensor:
     """task_logits [N], mask_logits [N,H,W] -> [N] sigmoid(task) x mean probability inside (logit > 0)."""
     logits = mask_logits.flatten(1).float()
@@ -88,6 +100,7 @@ def postprocess(
     image_size: tuple[int, int],
     score_threshold: float = 0.5,
     max_instances: int = 20,
+    scores_at_image_resolution: bool = False,
 ) -> Detections:
     """One image, one prompt: task_logits [Q] (referring, one category or one region logit per query),
     mask_logits [Q,h,w] stride 4 -> the instances whose score >= score_threshold (at most max_instances).
@@ -95,9 +108,19 @@ def postprocess(
     Scores are computed on the stride-4 logits of the valid region (the release computes them after
     upsampling; the difference is interpolation-level), so only the kept instances are upsampled.
     A query whose sigmoid(task) < score_threshold cannot pass (the mask factor is <= 1) and is skipped.
+    scores_at_image_resolution: score every candidate after the release's upsampling instead (exact
+    release numbers; costs one padded-size map per candidate).
     """
     task_prob = task_logits.float().sigmoid()
     candidates = torch.nonzero(task_prob >= score_threshold).flatten()
+    if scores_at_image_resolution:
+        logits = upsample_masks_as_released(
+            mask_logits[candidates], padded_size=padded_size, valid_size=valid_size, image_size=image_size)
+        scores = mask_scores(task_logits[candidates], logits)
+        keep = torch.nonzero((scores >= score_threshold) & (logits > 0).flatten(1).any(1)).flatten()
+        keep = keep[scores[keep].argsort(descending=True)][:max_instances]
+        masks = logits[keep] > 0
+        return Detections(indices=candidates[keep], scores=scores[keep], masks=masks, boxes=mask_boxes(masks))
     rows = math.ceil(valid_size[0] * mask_logits.shape[-2] / padded_size[0])
     cols = math.ceil(valid_size[1] * mask_logits.shape[-1] / padded_size[1])
     valid_logits = mask_logits[candidates, :rows, :cols]

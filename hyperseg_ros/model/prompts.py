@@ -15,6 +15,7 @@ USER = " USER: "
 ASSISTANT = " ASSISTANT: "
 END = "<|endoftext|>"
 SEG = "[SEG]"
+BACKGROUND = "background"  # the last category of PSALM's category prompts (softmax_background scoring)
 
 IMAGE, TEMPORAL, REFER, CLS, REGION, MASKS = "<image>", "<temporal>", "<refer>", "<cls>", "<region>", "<seg>"
 PLACEHOLDERS = (IMAGE, TEMPORAL, REFER, CLS, REGION, MASKS)

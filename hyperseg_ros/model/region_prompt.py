@@ -5,6 +5,11 @@ as released), drawn on the SigLIP input. The region's cells on the SigLIP patch 
 de-duplicated and the projected SigLIP features are bilinearly sampled at them and averaged. The
 release samples 512 random points among those cells; at inference every covered cell is used
 once instead, which is that sample's expectation and is deterministic.
+
+As released (`region_grid="release"`, `image_resize="pil"`): the prompt is drawn at image resolution
+and resized to the SigLIP input with PIL bicubic; cell k of a g-cell grid holds the pixels p with
+floor(p * g / s) = k and is sampled at k / g of the map (align_corners), i.e. 26k/27 in cells for 3b.
+The embedded model draws on the SigLIP input directly and samples cell centres.
 """
 from __future__ import annotations
 
@@ -14,12 +19,18 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 
 def region_masks(boxes: Sequence[Sequence[float]], points: Sequence[Sequence[float]],
-                 image_size: tuple[int, int], size: int, point_radius: float) -> np.ndarray:
+                 image_size: tuple[int, int], size: int, point_radius: float, released: bool = False) -> np.ndarray:
     """Boxes (x, y, w, h) then points (x, y), image pixels -> masks [K, size, size] bool on the
-    square SigLIP input (the image resized to size x size without keeping its aspect)."""
+    square SigLIP input (the image resized to size x size without keeping its aspect).
+    released: drawn at image resolution and resized with PIL bicubic, as the release's mapper does."""
+    if released:
+        full = image_region_masks(boxes, points, image_size, point_radius).astype(np.uint8)
+        resized = [np.asarray(Image.fromarray(m).resize((size, size), Image.BICUBIC)) > 0 for m in full]
+        return np.stack(resized) if resized else np.zeros((0, size, size), dtype=bool)
     height, width = image_size
     sx, sy = size / width, size / height
     masks = np.zeros((len(boxes) + len(points), size, size), dtype=np.uint8)
@@ -36,9 +47,29 @@ def region_masks(boxes: Sequence[Sequence[float]], points: Sequence[Sequence[flo
     return masks.astype(bool)
 
 
-def region_sample_points(masks: np.ndarray, grid: int) -> list[np.ndarray]:
+def image_region_masks(boxes: Sequence[Sequence[float]], points: Sequence[Sequence[float]],
+                       image_size: tuple[int, int], point_radius: float) -> np.ndarray:
+    """Boxes filled and points as discs (distance <= point_radius), at image resolution [K, H, W] bool."""
+    height, width = image_size
+    masks = np.zeros((len(boxes) + len(points), height, width), dtype=bool)
+    for k, (x, y, w, h) in enumerate(boxes):
+        x0, y0 = int(np.floor(x)), int(np.floor(y))
+        x1, y1 = max(x0 + 1, int(np.ceil(x + w))), max(y0 + 1, int(np.ceil(y + h)))
+        masks[k, max(0, y0):min(height, y1), max(0, x0):min(width, x1)] = True
+    ys, xs = np.ogrid[:height, :width]
+    for j, (x, y) in enumerate(points):
+        k = len(boxes) + j
+        masks[k] = np.hypot(xs - round(x), ys - round(y)) <= point_radius
+        masks[k, min(height - 1, max(0, round(y))), min(width - 1, max(0, round(x)))] = True
+    return masks
+
+
+def region_sample_points(masks: np.ndarray, grid: int, released: bool = False) -> list[np.ndarray]:
     """masks [K, s, s] bool -> per region the covered SigLIP cells as (x, y) in [-1, 1]
-    (align_corners convention: cell i sits at -1 + 2i/(grid-1)); never empty."""
+    (align_corners convention: cell i sits at -1 + 2i/(grid-1)); never empty.
+    released: the cells the release's region sampler keeps, at its positions (module docstring)."""
+    if released:
+        return [_released_cells(mask, grid) for mask in masks]
     points = []
     for mask in masks:
         covered = cv2.resize(mask.astype(np.float32), (grid, grid), interpolation=cv2.INTER_AREA) > 0
@@ -49,6 +80,15 @@ def region_sample_points(masks: np.ndarray, grid: int) -> list[np.ndarray]:
         scale = 2.0 / max(grid - 1, 1)
         points.append(np.stack([xs * scale - 1.0, ys * scale - 1.0], axis=1).astype(np.float32))
     return points
+
+
+def _released_cells(mask: np.ndarray, grid: int) -> np.ndarray:
+    """context_cluster.py's filter_repeat_point in float32: (p / s * g).int(), unique, / g, then 2x - 1."""
+    where = torch.from_numpy(np.argwhere(mask))  # (y, x)
+    if len(where) == 0:
+        raise ValueError("a visual prompt covers no pixel of the SigLIP input")
+    cells = torch.unique((where / torch.tensor(mask.shape) * grid).int(), dim=0) / grid
+    return (2.0 * cells.flip(1) - 1.0).numpy().astype(np.float32)
 
 
 def region_tokens(visual: torch.Tensor, points: Sequence[np.ndarray]) -> torch.Tensor:

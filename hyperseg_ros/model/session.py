@@ -114,7 +114,8 @@ class SegmentationSession:
         if command.task == "visual_prompt" and state.region_tokens is None:
             # the prompts were drawn on this frame (the first one after the command)
             masks = [region_masks(command.boxes, command.points, inputs.image_size,
-                                  model.config.vision_image_size, model.config.region_point_radius)]
+                                  model.config.vision_image_size, model.config.region_point_radius,
+                                  released=model.config.image_resize == "pil")]
         history = (state.prompt_sum, state.prompt_frames) if self.global_prompt_aggregation else None
         out = model(inputs.pyramid[None].to(device, dtype), inputs.vision[None].to(device, dtype), self._tokens,
                     temporal_latents=state.latents, region_masks=masks, region_tokens=state.region_tokens,
@@ -138,8 +139,11 @@ class SegmentationSession:
         command, state = self.command, self.state
         mask_logits = predictions.mask_logits[0]
         geometry = dict(padded_size=(padded, padded), valid_size=valid_size, image_size=image_size,
-                        score_threshold=self.score_threshold)
+                        score_threshold=self.score_threshold,
+                        scores_at_image_resolution=self.model.config.scores_at == "image")
         if command.task in ("referring", "reasoning"):
+            if self.model.config.answer_always:  # the release answers with its top-1 mask, whatever its score
+                geometry["score_threshold"] = 0.0
             found = postprocess(predictions.refer_logits[0], mask_logits, max_instances=1, **geometry)
             if len(found.scores) == 0:
                 state.target_id = 0
@@ -156,8 +160,13 @@ class SegmentationSession:
             return sorted(instances, key=lambda inst: -inst.score)
 
         # open vocabulary: each query takes its best category, then IDOL associates across frames
-        class_logits = predictions.class_logits[0]  # [Q, N]
-        best_logit, best_class = class_logits.max(dim=1)
+        class_logits = predictions.class_logits[0]  # [Q, N] (+ background last, softmax_background)
+        if self.model.config.open_vocabulary_scoring == "softmax_background":
+            probabilities = class_logits.float().softmax(dim=1)[:, :-1]  # background column dropped
+            best_probability, best_class = probabilities.max(dim=1)
+            best_logit = torch.logit(best_probability)  # postprocess scores with sigmoid(logit)
+        else:
+            best_logit, best_class = class_logits.max(dim=1)
         found = postprocess(best_logit, mask_logits, max_instances=self.max_instances, **geometry)
         labels = best_class[found.indices]
         embeddings = predictions.reid_embeddings[0][found.indices]

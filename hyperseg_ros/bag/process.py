@@ -83,7 +83,9 @@ def build_session(params: dict):
     model, tokenizer = load_model(str(params["model_path"]), device=device, dtype=dtype)
     return SegmentationSession(model, tokenizer, score_threshold=float(params["score_threshold"]),
                                max_instances=int(params["max_instances"]),
-                               global_prompt_aggregation=bool(params["global_prompt_aggregation"]))
+                               global_prompt_aggregation=bool(params["global_prompt_aggregation"]),
+                               llm_every_n_frames=int(params["llm_every_n_frames"]),
+                               llm_rerun_score_threshold=float(params["llm_rerun_score_threshold"]))
 
 
 def image_topics(topics: dict[str, str]) -> list[str]:

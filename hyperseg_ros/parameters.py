@@ -23,13 +23,16 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "autostart": (True, "configure and activate at start-up (false: wait for lifecycle transitions)"),
     "model_path": ("", "model directory (config.json + model.safetensors + tokenizer); empty = embedded default"),
     "device": ("auto", "auto | cpu | cuda | cuda:N (auto = cuda when available)"),
-    "dtype": ("float32", "float32 | float16 | bfloat16 | auto (auto = float16 on cuda, float32 on cpu)"),
+    "dtype": ("float32", "float32 | float16 | bfloat16 | auto (auto = bfloat16 on cuda, float32 on cpu); "
+              "float16 is unsafe with HyperSeg-3B (Phi-2 attention overflows it)"),
     "categories": (None, "default open-vocabulary task answered until a command arrives; unset = the model's "
                          "default vocabulary (config.json default_categories), [''] = none"),
     "text_task": ("referring", "task of plain-text commands on `command`: " + " | ".join(TEXT_COMMAND_TASKS)),
     "score_threshold": (0.5, "instances scoring below this are not published, in [0, 1]"),
     "max_instances": (20, "at most this many instances per frame"),
     "global_prompt_aggregation": (False, "temporal adapter: pool the prompt over past frames (paper eq. 3)"),
+    "llm_every_n_frames": (4, "run the language side (SigLIP, FVP, Phi) every N frames; 1 = every frame"),
+    "llm_rerun_score_threshold": (0.5, "re-run the language side on a frame whose target score drops below this"),
     "max_frame_age_ms": (500.0, "frames that waited longer than this for inference are dropped (0 = never)"),
     "image_reliability": ("best_effort", "QoS reliability of the image subscription: best_effort | reliable"),
     "compressed_input": (False, "subscribe to image/compressed (jpeg, png) instead of image"),
@@ -74,7 +77,7 @@ def resolve_device(device: str, dtype: str) -> tuple[str, torch.dtype]:
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if dtype == "auto":
-        dtype = "float16" if device.startswith("cuda") else "float32"
+        dtype = "bfloat16" if device.startswith("cuda") else "float32"  # Phi-2 overflows float16
     dtypes = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
     if dtype not in dtypes:
         raise ValueError(f"dtype must be one of {', '.join(dtypes)} or auto, not {dtype!r}")
@@ -117,7 +120,9 @@ def build_pipeline(params: dict, session: SegmentationSession | None = None) -> 
         model, tokenizer = load_model(str(params["model_path"]), device=device, dtype=dtype)
         session = SegmentationSession(model, tokenizer, score_threshold=float(params["score_threshold"]),
                                       max_instances=int(params["max_instances"]),
-                                      global_prompt_aggregation=bool(params["global_prompt_aggregation"]))
+                                      global_prompt_aggregation=bool(params["global_prompt_aggregation"]),
+                                      llm_every_n_frames=int(params["llm_every_n_frames"]),
+                                      llm_rerun_score_threshold=float(params["llm_rerun_score_threshold"]))
     categories = categories_from(params["categories"], getattr(session.model.config, "default_categories", None))
     processor = StreamProcessor(session, StreamParams(temporal_reset_gap_s=float(params["temporal_reset_gap_s"]),
                                                       max_frame_age_ms=float(params["max_frame_age_ms"]),

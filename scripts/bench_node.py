@@ -47,10 +47,12 @@ def frame(i: int, height: int, width: int) -> np.ndarray:
     return img
 
 
-def run_once(args, env: dict, log_dir: Path) -> dict:
+def run_once(args, env: dict, log_dir: Path, every_n: int | None = None) -> dict:
     cmd = [sys.executable, "-P", "-m", "hyperseg_ros.perception_node", "--ros-args",
            "--params-file", str(ROOT / "config" / "perception.yaml"),
            "-p", f"device:={args.device}", "-p", f"num_threads:={args.num_threads}", "-p", "publish_overlay:=false"]
+    if every_n is not None:
+        cmd += ["-p", f"llm_every_n_frames:={every_n}"]
     if args.model_path:  # rcl cannot parse an empty override ("model_path:="); empty = the yaml's default
         cmd += ["-p", f"model_path:={args.model_path}"]
     log = open(log_dir / "node.log", "wb")
@@ -67,7 +69,7 @@ def run_once(args, env: dict, log_dir: Path) -> dict:
     node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)
     pub = node.create_publisher(Image, "image", image_qos("best_effort"))
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300  # a loaded machine imports torch slowly
         while pub.get_subscription_count() == 0:  # the node subscribes once its model is loaded
             if node_proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"node did not come up; see {log_dir / 'node.log'}")
@@ -135,7 +137,10 @@ def main() -> int:
     parser.add_argument("--rate-hz", type=float, default=30.0)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--llm-every-n-frames", default="",
+                        help="comma-separated values to compare, run alternately (default: the yaml's)")
     args = parser.parse_args()
+    variants = [int(n) for n in args.llm_every_n_frames.split(",") if n] or [None]
 
     env = dict(os.environ)
     env.update(ROS_DOMAIN_ID=str(env.get("HYPERSEG_BENCH_DOMAIN_ID", 77)), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
@@ -144,14 +149,19 @@ def main() -> int:
     os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE",
                                            "FASTDDS_DEFAULT_PROFILES_FILE")})
     runs = []
+    load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench_node_") as tmp:
         env["ROS_LOG_DIR"] = os.environ["ROS_LOG_DIR"] = tmp
         for _ in range(args.repeats):
-            runs.append(run_once(args, env, Path(tmp)))
+            for every_n in variants:  # alternately, so that the machine's load hits each alike
+                runs.append({"llm_every_n_frames": every_n or "yaml", **run_once(args, env, Path(tmp), every_n)})
 
-    def median(key):
-        values = [r[key] for r in runs if r[key] is not None]
+    def median(key, every_n=None):
+        values = [r[key] for r in runs if r[key] is not None and r["llm_every_n_frames"] == (every_n or "yaml")]
         return statistics.median(values) if values else None
+
+    keys = ("processed_fps", "node_latency_p50_ms", "node_latency_p99_ms", "end_to_end_p50_ms", "end_to_end_p99_ms",
+            "frames_sent", "frames_processed")
 
     print(json.dumps({
         "benchmark": "perception_node",
@@ -161,9 +171,11 @@ def main() -> int:
         "publish_rate_hz": args.rate_hz,
         "seconds_per_run": args.seconds,
         "repeats": args.repeats,
-        "median": {k: median(k) for k in ("processed_fps", "node_latency_p50_ms", "node_latency_p99_ms",
-                                          "end_to_end_p50_ms", "end_to_end_p99_ms", "frames_sent",
-                                          "frames_processed")},
+        "cpu_count": os.cpu_count(),
+        "load_average_start": [round(x, 2) for x in load_start],
+        "load_average_end": [round(x, 2) for x in os.getloadavg()],
+        "median": ({k: median(k) for k in keys} if variants == [None] else
+                   {f"llm_every_n_frames={n}": {k: median(k, n) for k in keys} for n in variants}),
         "runs": runs,
     }, indent=2))
     return 0

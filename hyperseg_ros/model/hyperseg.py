@@ -1,5 +1,8 @@
 """HyperSeg: one forward pass per image or frame, wiring the boxes of the paper's figure.
 
+The pass splits in three (`encode_pyramid`, `language`, `segment`) so that a stream can run the
+language side at a lower rate than the camera (session.py); `forward` chains them.
+
 pyramid image -> PyramidEncoder (Swin) -> res2..res5 --------------------------------+
               -> FineGrainedPerceiver (latents of the previous frame) -> fine tokens  |
 SigLIP image  -> VanillaEncoder -> visual tokens (-> region tokens for visual prompts) |
@@ -45,6 +48,24 @@ class HyperSegOutput:
     query_embeddings: torch.Tensor
     prompt_embeddings: torch.Tensor
     prompt_mask: torch.Tensor
+    pooled_prompts: torch.Tensor
+    region_tokens: torch.Tensor | None
+
+
+@dataclass
+class LanguageOutput:
+    """What the language side hands the segmentation side; a stream may reuse it for later frames.
+
+    task: the tokens' task. query_embeddings: E_Q [B, Q, d]. prompt_embeddings: E_P [B, N, d]
+    (after aggregation). prompt_mask: [B, N] bool. temporal_latents: [B, L, P] FVP latents for the
+    next language pass. pooled_prompts: [B, N, D_llm]. region_tokens: [B, K, D_llm] or None.
+    """
+
+    task: str
+    query_embeddings: torch.Tensor
+    prompt_embeddings: torch.Tensor
+    prompt_mask: torch.Tensor
+    temporal_latents: torch.Tensor
     pooled_prompts: torch.Tensor
     region_tokens: torch.Tensor | None
 
@@ -95,7 +116,8 @@ class HyperSeg(PreTrainedModel):
         prompt_history: tuple[torch.Tensor, int] | None = None,
         timings: dict[str, float] | None = None,
     ) -> HyperSegOutput:
-        """One pass over a batch of B images (or frames of B streams), differentiable end to end.
+        """One pass over a batch of B images (or frames of B streams), differentiable end to end:
+        `encode_pyramid`, then `language`, then `segment`.
 
         pyramid_pixels: [B, 3, S, S] (preprocess.ModelInput.pyramid); vision_pixels: [B, 3, s, s];
         tokens: TokenBatch of one task (multimodal_sequence.build_token_batch);
@@ -103,18 +125,46 @@ class HyperSeg(PreTrainedModel):
         region_masks: visual prompts, per sample [K_b, s, s] bool (region_prompt.region_masks);
         region_tokens: [B, K, D_llm] precomputed instead of region_masks (reused across frames);
         prompt_history: (sum [B, N, D_llm], frames) of earlier pooled prompts for global aggregation;
-        timings: filled with milliseconds per stage (encoders, perceiver, llm, predictor) when given.
+        timings: filled with milliseconds per stage (pyramid_encoder, vanilla_encoder, perceiver, llm,
+        predictor) when given.
         """
-        with _stage(timings, "encoders", pyramid_pixels.device):
-            features = self.pyramid_encoder(pyramid_pixels)
+        features = self.encode_pyramid(pyramid_pixels, timings)
+        language = self.language(features, vision_pixels, tokens, temporal_latents, region_masks, region_tokens,
+                                 prompt_history, timings)
+        predictions = self.segment(features, language, timings)
+        return HyperSegOutput(predictions, language.temporal_latents, language.query_embeddings,
+                              language.prompt_embeddings, language.prompt_mask, language.pooled_prompts,
+                              language.region_tokens)
+
+    def encode_pyramid(self, pyramid_pixels: torch.Tensor,
+                       timings: dict[str, float] | None = None) -> dict[str, torch.Tensor]:
+        """[B, 3, S, S] -> res2..res5 features (Swin); needed by every frame."""
+        with _stage(timings, "pyramid_encoder", pyramid_pixels.device):
+            return self.pyramid_encoder(pyramid_pixels)
+
+    def language(
+        self,
+        features: dict[str, torch.Tensor],
+        vision_pixels: torch.Tensor,
+        tokens: TokenBatch,
+        temporal_latents: torch.Tensor | None = None,
+        region_masks: Sequence[np.ndarray] | None = None,
+        region_tokens: torch.Tensor | None = None,
+        prompt_history: tuple[torch.Tensor, int] | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> LanguageOutput:
+        """The language side (SigLIP, FVP, Phi, entity recognition) on one frame -> E_Q and E_P,
+        which `segment` can reuse on later frames. Arguments as in `forward`."""
+        device = vision_pixels.device
+        with _stage(timings, "vanilla_encoder", device):
             visual = self.vanilla_encoder(vision_pixels)
-        with _stage(timings, "perceiver", pyramid_pixels.device):
+        with _stage(timings, "perceiver", device):
             fine = self.fine_grained_perceiver(features, temporal_latents)
             if tokens.task == "visual_prompt" and region_tokens is None:
                 if region_masks is None:
                     raise ValueError("a visual_prompt batch needs region_masks or region_tokens")
                 region_tokens = self._region_tokens(visual, region_masks)
-        with _stage(timings, "llm", pyramid_pixels.device):
+        with _stage(timings, "llm", device):
             embeds = splice_embeddings(tokens, self.llm.get_input_embeddings()(tokens.input_ids), visual, fine,
                                        self.seg_query, region_tokens)
             hidden = language_model_hidden_states(self.llm, embeds, tokens.attention_mask)
@@ -124,17 +174,22 @@ class HyperSeg(PreTrainedModel):
             queries = self.entity_recognition.query_embeddings(hidden, tokens)
             pooled = self.entity_recognition.pool_prompts(hidden, tokens)
             prompts = self.entity_recognition.prompt_embeddings(aggregate_prompts(pooled, prompt_history), tokens.task)
-        with _stage(timings, "predictor", pyramid_pixels.device):
-            task = tokens.task
-            predictions = self.predictor(
-                features, queries,
+        return LanguageOutput(tokens.task, queries, prompts, tokens.prompt_mask, next_latents, pooled, region_tokens)
+
+    def segment(self, features: dict[str, torch.Tensor], language: LanguageOutput,
+                timings: dict[str, float] | None = None) -> PredictorOutput:
+        """The segmentation predictor on one frame's features, seeded with E_Q / E_P of `language`
+        (this frame's, or an earlier frame's in the two-rate mode)."""
+        task, prompts, prompt_mask = language.task, language.prompt_embeddings, language.prompt_mask
+        with _stage(timings, "predictor", prompts.device):
+            return self.predictor(
+                features, language.query_embeddings,
                 refer_embedding=prompts[:, :1] if task in ("referring", "reasoning") else None,
                 class_embeddings=prompts if task == "open_vocabulary" else None,
-                class_mask=tokens.prompt_mask if task == "open_vocabulary" else None,
+                class_mask=prompt_mask if task == "open_vocabulary" else None,
                 region_embeddings=prompts if task == "visual_prompt" else None,
-                region_mask=tokens.prompt_mask if task == "visual_prompt" else None,
+                region_mask=prompt_mask if task == "visual_prompt" else None,
             )
-        return HyperSegOutput(predictions, next_latents, queries, prompts, tokens.prompt_mask, pooled, region_tokens)
 
 
 @contextmanager

@@ -1,12 +1,20 @@
-"""The streaming session: one HyperSeg forward per frame, with the temporal state carried along.
+"""The streaming session: HyperSeg on every frame, with the temporal state carried along.
+
+Two rates: the language side (SigLIP, FVP, Phi, entity recognition -> E_Q, E_P) runs on the first
+frame after a command or reset, then every `llm_every_n_frames` frames, and again on a frame whose
+answer scores below `llm_rerun_score_threshold` when the last language pass had found it. Every
+frame runs the pyramid encoder and the segmentation predictor seeded with the cached E_Q / E_P,
+then the tracker. With `llm_every_n_frames=1` every frame is the paper's full pass.
 
 Everything a stream remembers lives in one `TemporalState` value (`session.state`): the FVP
-latents handed from frame t to t+1, the tracker memory, the frame index, the region tokens of the
-active visual prompt and the pooled prompt history. `set_command` clears it, `reset` clears it but
-keeps the command. ROS-free: numpy in, numpy out.
+latents handed from one language pass to the next, the cached language output, the tracker
+memory, the frame index, the region tokens of the active visual prompt and the pooled prompt
+history. `set_command` clears it, `reset` clears it but keeps the command. ROS-free: numpy in,
+numpy out.
 """
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 
@@ -14,7 +22,7 @@ import numpy as np
 import torch
 
 from ..command import Command, validate_command
-from .hyperseg import HyperSeg
+from .hyperseg import HyperSeg, LanguageOutput
 from .multimodal_sequence import TokenBatch, build_token_batch
 from .postprocess import Detections, postprocess
 from .preprocess import preprocess_image
@@ -37,18 +45,23 @@ class Instance:
 
 @dataclass
 class FrameResult:
-    """instances best first; timings_ms per stage (preprocess, encoders, perceiver, llm, predictor,
-    postprocess, total), milliseconds."""
+    """instances best first; timings_ms per stage that ran (preprocess, pyramid_encoder, and on
+    language frames vanilla_encoder, perceiver, llm; then predictor, postprocess, total), milliseconds;
+    language_pass: whether the language side ran on this frame."""
 
     instances: list[Instance]
     timings_ms: dict[str, float]
+    language_pass: bool = False
 
 
 @dataclass
 class TemporalState:
     """What a stream carries from frame to frame.
 
-    latents: [1, L, P] FVP latents for the next frame (None = the learned ones: first frame).
+    latents: [1, L, P] FVP latents for the next language pass (None = the learned ones: first frame).
+    language: E_Q / E_P of the last language pass, reused until the next one (None = run it now).
+    language_frame: frame_index of that pass; language_found: its answer scored at least
+        llm_rerun_score_threshold (a later drop below the threshold re-runs the language side).
     tracker: IDOL track memory (open vocabulary ids).
     frame_index: frames processed since the last command or reset.
     region_tokens: [1, K, D_llm] tokens of the active visual prompt, taken from the first frame.
@@ -58,6 +71,9 @@ class TemporalState:
     """
 
     latents: torch.Tensor | None = None
+    language: LanguageOutput | None = None
+    language_frame: int = 0
+    language_found: bool = False
     tracker: TrackerMemory = field(default_factory=TrackerMemory)
     frame_index: int = 0
     region_tokens: torch.Tensor | None = None
@@ -67,16 +83,26 @@ class TemporalState:
     next_target_id: int = 1
 
 
+# Defaults of the two rates, chosen on world clips (scripts/bench_two_rate.py, README "Two rates").
+LLM_EVERY_N_FRAMES = 4
+LLM_RERUN_SCORE_THRESHOLD = 0.5
+
+
 class SegmentationSession:
     """One stream's segmentation: `set_command`, then `process` frames in order."""
 
     def __init__(self, model: HyperSeg, tokenizer, score_threshold: float = 0.5, max_instances: int = 20,
-                 global_prompt_aggregation: bool = False):
+                 global_prompt_aggregation: bool = False, llm_every_n_frames: int = LLM_EVERY_N_FRAMES,
+                 llm_rerun_score_threshold: float = LLM_RERUN_SCORE_THRESHOLD):
+        if int(llm_every_n_frames) < 1:
+            raise ValueError(f"llm_every_n_frames must be >= 1, not {llm_every_n_frames}")
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.score_threshold = float(score_threshold)
         self.max_instances = int(max_instances)
         self.global_prompt_aggregation = global_prompt_aggregation
+        self.llm_every_n_frames = int(llm_every_n_frames)
+        self.llm_rerun_score_threshold = float(llm_rerun_score_threshold)
         self.tracker = IdolTracker()
         self.command: Command | None = None
         self._tokens: TokenBatch | None = None
@@ -110,30 +136,46 @@ class SegmentationSession:
         inputs = preprocess_image(image_rgb, model.config)
         timings["preprocess"] = (time.perf_counter() - start) * 1e3
 
-        masks = None
-        if command.task == "visual_prompt" and state.region_tokens is None:
-            # the prompts were drawn on this frame (the first one after the command)
-            masks = [region_masks(command.boxes, command.points, inputs.image_size,
-                                  model.config.vision_image_size, model.config.region_point_radius,
-                                  released=model.config.image_resize == "pil")]
-        history = (state.prompt_sum, state.prompt_frames) if self.global_prompt_aggregation else None
-        out = model(inputs.pyramid[None].to(device, dtype), inputs.vision[None].to(device, dtype), self._tokens,
-                    temporal_latents=state.latents, region_masks=masks, region_tokens=state.region_tokens,
-                    prompt_history=history, timings=timings)
-
-        post_start = time.perf_counter()
-        state.latents = out.temporal_latents
-        state.region_tokens = out.region_tokens
-        if self.global_prompt_aggregation:
-            pooled = out.pooled_prompts
-            state.prompt_sum = pooled if state.prompt_sum is None else state.prompt_sum + pooled
-            state.prompt_frames += 1
-        instances = self._instances(out.predictions, inputs.valid_size, inputs.image_size,
-                                    model.config.pyramid_image_size)
+        features = model.encode_pyramid(inputs.pyramid[None].to(device, dtype), timings)
+        language_pass = (state.language is None
+                         or state.frame_index - state.language_frame >= self.llm_every_n_frames)
+        if not language_pass:
+            ids = copy.deepcopy((state.tracker, state.target_id, state.next_target_id))
+            instances = self._answer(model.segment(features, state.language, timings), inputs, timings)
+            if state.language_found and _answer_score(instances, command) < self.llm_rerun_score_threshold:
+                # the cached E_Q / E_P lost the target: answer this frame from a fresh language pass
+                state.tracker, state.target_id, state.next_target_id = ids
+                language_pass = True
+        if language_pass:
+            masks = None
+            if command.task == "visual_prompt" and state.region_tokens is None:
+                # the prompts were drawn on this frame (the first one after the command)
+                masks = [region_masks(command.boxes, command.points, inputs.image_size,
+                                      model.config.vision_image_size, model.config.region_point_radius,
+                                      released=model.config.image_resize == "pil")]
+            history = (state.prompt_sum, state.prompt_frames) if self.global_prompt_aggregation else None
+            language = model.language(features, inputs.vision[None].to(device, dtype), self._tokens,
+                                      temporal_latents=state.latents, region_masks=masks,
+                                      region_tokens=state.region_tokens, prompt_history=history, timings=timings)
+            state.language, state.language_frame = language, state.frame_index
+            state.latents = language.temporal_latents
+            state.region_tokens = language.region_tokens
+            if self.global_prompt_aggregation:
+                pooled = language.pooled_prompts
+                state.prompt_sum = pooled if state.prompt_sum is None else state.prompt_sum + pooled
+                state.prompt_frames += 1
+            instances = self._answer(model.segment(features, language, timings), inputs, timings)
+            state.language_found = _answer_score(instances, command) >= self.llm_rerun_score_threshold
         state.frame_index += 1
-        timings["postprocess"] = (time.perf_counter() - post_start) * 1e3
         timings["total"] = (time.perf_counter() - start) * 1e3
-        return FrameResult(instances, timings)
+        return FrameResult(instances, timings, language_pass)
+
+    def _answer(self, predictions, inputs, timings: dict[str, float]) -> list[Instance]:
+        post_start = time.perf_counter()
+        instances = self._instances(predictions, inputs.valid_size, inputs.image_size,
+                                    self.model.config.pyramid_image_size)
+        timings["postprocess"] = timings.get("postprocess", 0.0) + (time.perf_counter() - post_start) * 1e3
+        return instances
 
     def _instances(self, predictions, valid_size, image_size, padded) -> list[Instance]:
         command, state = self.command, self.state
@@ -174,6 +216,15 @@ class SegmentationSession:
         classes = labels.tolist()
         instances = _to_instances(found, ids, [command.categories[c] for c in classes], classes)
         return [inst for inst in instances if inst.id >= 1]
+
+
+def _answer_score(instances: list[Instance], command: Command) -> float:
+    """How well a frame answers its command: the weakest visual prompt's best score, else the best
+    instance's score (0 when something asked for is missing)."""
+    if command.task == "visual_prompt":
+        best = {inst.id: inst.score for inst in instances}
+        return min(best.get(k + 1, 0.0) for k in range(len(command.boxes) + len(command.points)))
+    return max((inst.score for inst in instances), default=0.0)
 
 
 def _to_instances(found: Detections, ids: list[int], labels: list[str], class_ids: list[int]) -> list[Instance]:

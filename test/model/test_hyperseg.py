@@ -60,7 +60,7 @@ def test_forward_shapes(tiny, task):
     else:
         assert p.region_logits.shape == (2, 2, q) and out.region_tokens.shape == (2, 2, cfg.llm_width)
         assert out.region_tokens[1, 1].abs().sum() == 0  # sample 1 has one region only
-    assert set(timings) == {"encoders", "perceiver", "llm", "predictor"}
+    assert set(timings) == {"pyramid_encoder", "vanilla_encoder", "perceiver", "llm", "predictor"}
     assert all(torch.isfinite(t).all() for t in (p.mask_logits, p.boxes, out.temporal_latents))
 
 

@@ -8,7 +8,8 @@ from hyperseg_ros.command import Command, CommandError
 from hyperseg_ros.model.session import FrameResult, SegmentationSession, TemporalState
 
 H, W = 48, 64
-STAGES = {"preprocess", "encoders", "perceiver", "llm", "predictor", "postprocess", "total"}
+PER_FRAME_STAGES = {"preprocess", "pyramid_encoder", "predictor", "postprocess", "total"}
+STAGES = PER_FRAME_STAGES | {"vanilla_encoder", "perceiver", "llm"}  # a frame with the language pass
 
 
 def _session(tiny, command, **kwargs):
@@ -20,7 +21,8 @@ def _session(tiny, command, **kwargs):
 
 
 def _check_instances(result: FrameResult, height=H, width=W):
-    assert set(result.timings_ms) == STAGES and all(v >= 0 for v in result.timings_ms.values())
+    assert set(result.timings_ms) == (STAGES if result.language_pass else PER_FRAME_STAGES)
+    assert all(v >= 0 for v in result.timings_ms.values())
     scores = [inst.score for inst in result.instances]
     assert scores == sorted(scores, reverse=True)
     for inst in result.instances:
@@ -139,8 +141,9 @@ def test_no_command_no_instances(tiny):
 
 def test_global_prompt_aggregation_pools_over_frames(tiny):
     command = Command("referring", "the red circle")
-    pooled = _session(tiny, command, global_prompt_aggregation=True)
-    plain = _session(tiny, command)
+    # the language side on every frame: aggregation pools each language pass's prompt
+    pooled = _session(tiny, command, global_prompt_aggregation=True, llm_every_n_frames=1)
+    plain = _session(tiny, command, llm_every_n_frames=1)
     first_pooled, first_plain = pooled.process(frame(0)), plain.process(frame(0))
     assert _signature(first_pooled) == _signature(first_plain)  # one frame: nothing to pool yet
     assert pooled.state.prompt_frames == 1

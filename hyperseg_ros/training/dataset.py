@@ -22,12 +22,11 @@ from hyperseg_ros.model.multimodal_sequence import TokenBatch, build_token_batch
 from hyperseg_ros.model.preprocess import preprocess_image
 from hyperseg_ros.model.region_prompt import region_masks
 from hyperseg_ros.world.commands import WorldCommand, sample_command
-from hyperseg_ros.world.scene import Scene, draw_scene
+from hyperseg_ros.world.scene import Scene, draw_scene, random_image_size
 from hyperseg_ros.world.splits import sample_rng
 from hyperseg_ros.world.video import draw_clip
 
 TASKS = ("referring", "reasoning", "open_vocabulary", "visual_prompt")
-IMAGE_SIZES = ((320, 240), (320, 240), (384, 216), (256, 256), (240, 320), (160, 120))  # width, height
 VIDEO_WINDOW = 3  # consecutive frames per training clip: temporal latents and re-id across them
 
 
@@ -68,6 +67,7 @@ def stride4_target(masks: np.ndarray, valid_size: tuple[int, int], config: Hyper
     out = np.zeros((len(masks), grid, grid), np.float32)
     for i, m in enumerate(masks):
         out[i, :h, :w] = cv2.resize(m.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+    np.clip(out, 0, 1, out=out)  # area averaging over large frames rounds a hair above 1
     return torch.from_numpy(out)
 
 
@@ -126,7 +126,7 @@ def make_batch(frames: list[Scene], commands: list[WorldCommand], tokenizer: Pre
 
 
 def _size(rng: np.random.Generator) -> tuple[int, int]:
-    return IMAGE_SIZES[int(rng.integers(len(IMAGE_SIZES)))]
+    return random_image_size(rng)
 
 
 def _scenes(batch_size: int, commands_per_scene: int) -> int:

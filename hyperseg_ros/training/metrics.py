@@ -1,4 +1,5 @@
-"""Segmentation metrics of the evaluation: cIoU / gIoU, J&F, identity switches, mask AP (COCOeval).
+"""Segmentation metrics of the evaluation: cIoU / gIoU, J&F, identity switches with coverage, mask AP
+(COCOeval), precision / recall of labelled instances, and 95% bootstrap intervals.
 
 Masks are [H,W] bool numpy arrays at image resolution. Conventions follow the benchmarks the
 paper reports: cIoU = cumulative intersection / cumulative union (RefCOCO), gIoU = mean per-sample
@@ -32,10 +33,15 @@ class IoUAccumulator:
         self.intersection = 0
         self.union = 0
         self.per_sample: list[float] = []
+        self.intersections: list[int] = []  # per sample, for intervals
+        self.unions: list[int] = []
 
     def add(self, pred: np.ndarray, gt: np.ndarray) -> None:
-        self.intersection += int(np.logical_and(pred, gt).sum())
-        self.union += int(np.logical_or(pred, gt).sum())
+        i, u = int(np.logical_and(pred, gt).sum()), int(np.logical_or(pred, gt).sum())
+        self.intersection += i
+        self.union += u
+        self.intersections.append(i)
+        self.unions.append(u)
         self.per_sample.append(iou(pred, gt))
 
     @property
@@ -76,18 +82,21 @@ def j_and_f(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray]) -> tuple[flo
     return (j + f) / 2, j, f
 
 
-def identity_switches(gt_frames: Sequence[dict[int, np.ndarray]], pred_frames: Sequence[dict[int, np.ndarray]],
-                      iou_threshold: float = 0.5) -> int:
-    """Identity switches in one clip (CLEAR-MOT style): per frame, ground-truth objects are matched
-    one-to-one to predicted instances (Hungarian on IoU, IoU >= threshold); a switch is counted when
-    an object's matched predicted id differs from the id it was last matched to.
+def track_matches(gt_frames: Sequence[dict[int, np.ndarray]], pred_frames: Sequence[dict[int, np.ndarray]],
+                  iou_threshold: float = 0.5) -> tuple[int, int, int]:
+    """Identity switches, matched object-frames and ground-truth object-frames of one clip
+    (CLEAR-MOT style): per frame, ground-truth objects are matched one-to-one to predicted instances
+    (Hungarian on IoU, IoU >= threshold); a switch is counted when an object's matched predicted id
+    differs from the id it was last matched to. Coverage = matched / ground truth: a model that
+    finds nothing makes no switches, and coverage shows it.
 
     gt_frames / pred_frames: per frame {identity or instance id: mask [H,W] bool}.
     """
     last: dict[int, int] = {}
-    switches = 0
+    switches = matched = total = 0
     for gt, pred in zip(gt_frames, pred_frames):
         gids, pids = list(gt), list(pred)
+        total += len(gids)
         if not gids or not pids:
             continue
         ious = np.array([[iou(pred[p], gt[g]) for p in pids] for g in gids])
@@ -95,11 +104,50 @@ def identity_switches(gt_frames: Sequence[dict[int, np.ndarray]], pred_frames: S
         for r, c in zip(rows, cols):
             if ious[r, c] < iou_threshold:
                 continue
+            matched += 1
             g, p = gids[r], pids[c]
             if g in last and last[g] != p:
                 switches += 1
             last[g] = p
-    return switches
+    return switches, matched, total
+
+
+def identity_switches(gt_frames: Sequence[dict[int, np.ndarray]], pred_frames: Sequence[dict[int, np.ndarray]],
+                      iou_threshold: float = 0.5) -> int:
+    """Identity switches of one clip (see track_matches)."""
+    return track_matches(gt_frames, pred_frames, iou_threshold)[0]
+
+
+def label_matches(gt: Sequence[tuple[str, np.ndarray]], pred: Sequence[tuple[str, np.ndarray]],
+                  iou_threshold: float = 0.5) -> int:
+    """True positives of one image: predictions matched one-to-one to ground-truth instances of the
+    same label (case-insensitive) with IoU >= threshold (Hungarian on IoU)."""
+    if not gt or not pred:
+        return 0
+    ious = np.array([[iou(pm, gm) if pl.lower() == gl.lower() else 0.0 for pl, pm in pred] for gl, gm in gt])
+    rows, cols = linear_sum_assignment(-ious)
+    return int(sum(ious[r, c] >= iou_threshold for r, c in zip(rows, cols)))
+
+
+def bootstrap_ratio(numerators: Sequence[float], denominators: Sequence[float], resamples: int = 2000,
+                    seed: int = 0) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of sum(num) / sum(den) over items resampled with
+    replacement (cIoU, rates, precision, recall; a mean when every denominator is 1)."""
+    num, den = np.asarray(numerators, np.float64), np.asarray(denominators, np.float64)
+    if len(num) == 0:
+        return float("nan"), float("nan")
+    idx = np.random.default_rng(seed).integers(0, len(num), (resamples, len(num)))
+    d = den[idx].sum(1)
+    stats = np.where(d > 0, num[idx].sum(1) / np.where(d > 0, d, 1), np.nan)
+    stats = stats[~np.isnan(stats)]
+    if len(stats) == 0:
+        return float("nan"), float("nan")
+    return float(np.percentile(stats, 2.5)), float(np.percentile(stats, 97.5))
+
+
+def bootstrap_mean(values: Sequence[float], resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of a mean."""
+    return bootstrap_ratio(values, np.ones(len(values)), resamples, seed)
 
 
 def encode_mask(mask: np.ndarray) -> dict:
@@ -139,6 +187,37 @@ class MaskAP:
             self.detections.append({"image_id": image_id, "category_id": self._category(name),
                                     "segmentation": encode_mask(mask), "score": float(score)})
 
+    def resampled(self, image_ids: Sequence[int]) -> MaskAP:
+        """A MaskAP over the given images (ids from 1, repeats allowed: a bootstrap resample)."""
+        out = MaskAP()
+        out.categories = dict(self.categories)
+        anns: dict[int, list[dict]] = {}
+        dets: dict[int, list[dict]] = {}
+        for a in self.annotations:
+            anns.setdefault(a["image_id"], []).append(a)
+        for d in self.detections:
+            dets.setdefault(d["image_id"], []).append(d)
+        for image_id in image_ids:
+            new_id = len(out.images) + 1
+            out.images.append({**self.images[image_id - 1], "id": new_id})
+            for a in anns.get(image_id, []):
+                out.annotations.append({**a, "id": len(out.annotations) + 1, "image_id": new_id})
+            out.detections += [{**d, "image_id": new_id} for d in dets.get(image_id, [])]
+        return out
+
+    def bootstrap(self, resamples: int = 100, seed: int = 0) -> dict[str, tuple[float, float]]:
+        """95% percentile-bootstrap intervals of mAP and AP50 over images."""
+        rng = np.random.default_rng(seed)
+        n = len(self.images)
+        runs = [self.resampled(rng.integers(1, n + 1, n).tolist()).evaluate() for _ in range(resamples)] if n else []
+        out = {}
+        for key in ("mAP", "AP50"):
+            vals = np.array([r[key] for r in runs], np.float64)
+            vals = vals[~np.isnan(vals)]
+            out[key] = (float(np.percentile(vals, 2.5)), float(np.percentile(vals, 97.5))) if len(vals) else (
+                float("nan"), float("nan"))
+        return out
+
     def evaluate(self) -> dict[str, float]:
         """-> {"mAP": AP@[.5:.95], "AP50": AP@.5}; NaN without any ground truth."""
         if not self.annotations:
@@ -148,7 +227,7 @@ class MaskAP:
                       "categories": [{"id": i, "name": n} for n, i in self.categories.items()]}
         with contextlib.redirect_stdout(io.StringIO()):  # COCOeval prints its own tables
             gt.createIndex()
-            dt = gt.loadRes(self.detections) if self.detections else COCO()
+            dt = gt.loadRes([dict(d) for d in self.detections]) if self.detections else COCO()  # loadRes edits
             if not self.detections:
                 return {"mAP": 0.0, "AP50": 0.0}
             ev = COCOeval(gt, dt, iouType="segm")

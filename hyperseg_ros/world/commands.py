@@ -81,12 +81,14 @@ class WorldCommand:
     """A command and what it should produce. targets: identities of the object(s) to segment
     (empty = no instance is the right answer); category_targets: for open vocabulary, the
     identities of each category in `command.categories` order; phrase: the description before
-    the operator's wrapping."""
+    the operator's wrapping; kind: which kind of description it is (per-kind metrics)."""
 
     command: Command
     targets: tuple[int, ...]
     category_targets: tuple[tuple[int, ...], ...] = ()
     phrase: str = ""
+    kind: str = ""  # referring: attributes | position | superlative | relation; reasoning: corners |
+    # colour | shape; either: no_match when nothing matches; visual prompt: box | point
 
 
 # ---- predicates -----------------------------------------------------------------------------------
@@ -251,14 +253,16 @@ def referring(rng: np.random.Generator, scene: Scene, no_match: bool = False, st
     objects, (w, h) = scene.objects, (scene.width, scene.height)
     if no_match:
         d = _absent_description(rng, objects)
-        return None if d is None else _wrap(rng, "referring", render(rng, d), ())
+        return None if d is None else _wrap(rng, "referring", render(rng, d), (), "no_match")
     order = [target] if target is not None else list(rng.permutation(len(objects)))
     for i in order:
         if not scene.masks[i].any():
             continue
         d = describe(rng, objects, int(i), w, h, static)
         if d is not None:
-            return _wrap(rng, "referring", render(rng, d), (objects[i].identity,))
+            kind = ("relation" if d.relation else "superlative" if d.superlative else "position" if d.position
+                    else "attributes")
+            return _wrap(rng, "referring", render(rng, d), (objects[i].identity,), kind)
     return None
 
 
@@ -292,21 +296,22 @@ def reasoning(rng: np.random.Generator, scene: Scene, no_match: bool = False,
     if no_match:
         for words, pred, kind in props:
             if not any(pred(o) for o in objects):
-                return _wrap(rng, "reasoning", _reasoning_text(rng, words, kind, None), ())
+                return _wrap(rng, "reasoning", _reasoning_text(rng, words, kind, None), (), "no_match")
         return None
     for words, pred, kind in props:
         hits = [i for i, o in enumerate(objects) if pred(o)]
         if not hits or (target is not None and target not in hits):
             continue
         if len(hits) == 1 and scene.masks[hits[0]].any():
-            return _wrap(rng, "reasoning", _reasoning_text(rng, words, kind, None), (objects[hits[0]].identity,))
+            return _wrap(rng, "reasoning", _reasoning_text(rng, words, kind, None), (objects[hits[0]].identity,),
+                         kind)
         # several objects have the property: name one more plain attribute to single one out
         i = target if target is not None else hits[int(rng.integers(len(hits)))]
         extra_kind = "colour" if kind != "colour" else "shape"
         extra = getattr(objects[i], extra_kind)
         if sum(getattr(objects[j], extra_kind) == extra for j in hits) == 1 and scene.masks[i].any():
             text = _reasoning_text(rng, words, kind, f"{extra} shape" if extra_kind == "colour" else extra)
-            return _wrap(rng, "reasoning", text, (objects[i].identity,))
+            return _wrap(rng, "reasoning", text, (objects[i].identity,), kind)
     return None
 
 
@@ -340,8 +345,9 @@ def open_vocabulary(rng: np.random.Generator, scene: Scene, count: int | None = 
     targets = tuple(tuple(o.identity for o, m in zip(objects, scene.masks)
                           if m.any() and _conflict(cat, (o.colour, o.shape))) for cat in chosen)
     names = tuple(category_name(c) for c in chosen)
-    case = _case_style(rng)
-    cmd = Command(task="open_vocabulary", categories=tuple(case(n) for n in names))
+    case = _case_style(rng)  # one letter case for the list, or (sometimes) one per category
+    cases = [_case_style(rng) if rng.random() < 0.3 else case for _ in names]
+    cmd = Command(task="open_vocabulary", categories=tuple(c(n) for c, n in zip(cases, names)))
     return WorldCommand(cmd, tuple(sorted({i for t in targets for i in t})), targets, ", ".join(names))
 
 
@@ -378,7 +384,7 @@ def visual_prompt(rng: np.random.Generator, scene: Scene, kind: str = "box", min
             cmd = Command(task="visual_prompt", boxes=(prompt_box(rng, mask),))
         else:
             cmd = Command(task="visual_prompt", points=(prompt_point(rng, mask),))
-        return WorldCommand(cmd, (scene.objects[i].identity,), phrase=kind)
+        return WorldCommand(cmd, (scene.objects[i].identity,), phrase=kind, kind=kind)
     return None
 
 
@@ -417,8 +423,8 @@ def operator_phrasing(rng: np.random.Generator, phrase: str) -> str:
     return text
 
 
-def _wrap(rng: np.random.Generator, task: str, phrase: str, targets: tuple[int, ...]) -> WorldCommand:
-    return WorldCommand(Command(task=task, text=operator_phrasing(rng, phrase)), targets, phrase=phrase)
+def _wrap(rng: np.random.Generator, task: str, phrase: str, targets: tuple[int, ...], kind: str) -> WorldCommand:
+    return WorldCommand(Command(task=task, text=operator_phrasing(rng, phrase)), targets, phrase=phrase, kind=kind)
 
 
 def sample_command(rng: np.random.Generator, scene: Scene, task: str, no_match_rate: float = 0.1,

@@ -1,5 +1,6 @@
 """Seed ranges of the world's splits. A sample's seed is `first seed of its split + index`; the
-ranges are disjoint, so train, val and test never share a scene. `fresh` is a range the project
+ranges are disjoint, so train, val and test never share a scene; `shifted` scenes are drawn by
+a second renderer (world/shifted.py) that training never uses. `fresh` is a range the project
 never trains or tunes on: an evaluation on it draws a random offset so every run sees new scenes."""
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ SPLITS = {  # name -> [first, last) seed
     "val": (1_000_000_000, 1_010_000_000),
     "test": (2_000_000_000, 2_010_000_000),
     "fresh": (3_000_000_000, 4_000_000_000),
+    "shifted": (4_000_000_000, 4_010_000_000),  # drawn by the evaluation renderer (world/shifted.py)
 }
 
 

@@ -1,0 +1,60 @@
+"""The model of the quality tests and the node's stream logic at its default parameters.
+
+HYPERSEG_MODEL_PATH (a model directory) replaces the shipped model. With the shipped model, the
+cases it fails today are expected failures (xfail, shown in every run) until training improves
+it (issue 13); with another model every case counts.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = ROOT / "models" / "hyperseg-world"
+# Cases the shipped model fails today (node id within this directory).
+SHIPPED_FAILS: set[str] = set()
+
+
+def model_path() -> Path:
+    return Path(os.environ.get("HYPERSEG_MODEL_PATH") or SHIPPED)
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("HYPERSEG_MODEL_PATH"):
+        return
+    for item in items:
+        if item.nodeid.split("test/quality/", 1)[-1] in SHIPPED_FAILS:
+            item.add_marker(pytest.mark.xfail(reason="issue 13 (training): the shipped model fails this easy "
+                                                     "scene today", strict=False))
+
+
+@pytest.fixture(scope="session")
+def quality_model():
+    from hyperseg_ros.model import load_model
+
+    torch.set_num_threads(2)
+    return load_model(str(model_path()))
+
+
+@pytest.fixture
+def stream(quality_model):
+    """A factory of StreamProcessors built as the perception node builds its own, from the node's
+    parameter defaults."""
+    from hyperseg_ros.model.session import SegmentationSession
+    from hyperseg_ros.perception_node import PARAMETERS
+    from hyperseg_ros.stream import StreamParams, StreamProcessor
+
+    defaults = {name: default for name, (default, _) in PARAMETERS.items()}
+
+    def make():
+        session = SegmentationSession(*quality_model, score_threshold=defaults["score_threshold"],
+                                      max_instances=defaults["max_instances"],
+                                      global_prompt_aggregation=defaults["global_prompt_aggregation"])
+        return StreamProcessor(session, StreamParams(temporal_reset_gap_s=defaults["temporal_reset_gap_s"],
+                                                     max_frame_age_ms=defaults["max_frame_age_ms"],
+                                                     categories=tuple(defaults["categories"])))
+
+    return make

@@ -5,7 +5,10 @@ given at quarters of it, each written just before the frame it is about and phra
 that frame shows: a referring sentence on `command` (std_msgs/String, as speech-to-text sends it),
 then a reasoning sentence and an open-vocabulary list, then a box around one object
 (hyperseg_ros/SegmentationCommand on `segmentation_command`, stamped with the frame it refers
-to). The same seed gives the same bag, byte for byte.
+to). Beside each frame, `ground_truth` (hyperseg_ros/Segmentation, the frame's header) holds the
+right answer to the command in force: its target objects' masks, with the world's object
+identity as id (none on frames where the target has left the picture). The same seed gives the
+same bag, byte for byte.
 """
 from __future__ import annotations
 
@@ -17,16 +20,19 @@ from geometry_msgs.msg import Point
 from sensor_msgs.msg import RegionOfInterest
 from std_msgs.msg import Header, String
 
-from hyperseg_ros import image_codec
+from hyperseg_ros import image_codec, mask_rle
 from hyperseg_ros.bag.storage import BagWriter
-from hyperseg_ros.msg import SegmentationCommand
-from hyperseg_ros.world.commands import sample_command
+from hyperseg_ros.msg import Segmentation as SegmentationMsg
+from hyperseg_ros.msg import SegmentationCommand, SegmentedInstance
+from hyperseg_ros.world.commands import WorldCommand, sample_command
+from hyperseg_ros.world.scene import Scene
 from hyperseg_ros.world.video import MAX_FRAMES, MIN_FRAMES, draw_clip
 
 RAW_ENCODINGS = tuple(image_codec.ENCODINGS)
 COMPRESSED_FORMATS = ("jpeg", "png")
 START_NS = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z: fixed, so the bag does not depend on the clock
 COMMAND_LEAD_NS = 1_000_000  # a command is recorded 1 ms before the frame it is about
+GROUND_TRUTH_TOPIC = "/ground_truth"
 # (fraction of the stream, task, where it is sent)
 SCRIPT = (
     (0.0, "referring", "string"),
@@ -51,13 +57,44 @@ class DemoInfo:
     commands: list[dict] = field(default_factory=list)
 
 
-def draw_stream(rng: np.random.Generator, frames: int, width: int, height: int, num_objects: int = 4):
-    """`frames` Scenes of moving shapes: world clips (8..64 frames each) back to back."""
-    scenes = []
+def draw_stream(rng: np.random.Generator, frames: int, width: int, height: int, num_objects: int = 4
+                ) -> tuple[list[Scene], list[int]]:
+    """`frames` Scenes of moving shapes: world clips (8..64 frames each) back to back
+    -> (scenes, index of the clip of each scene; object identities hold within a clip)."""
+    scenes, clip_of = [], []
     while len(scenes) < frames:
         want = min(MAX_FRAMES, max(MIN_FRAMES, frames - len(scenes)))
-        scenes += draw_clip(rng, width, height, frames=want, num_objects=num_objects).frames
-    return scenes[:frames]
+        clip = draw_clip(rng, width, height, frames=want, num_objects=num_objects).frames
+        clip_of += [clip_of[-1] + 1 if clip_of else 0] * len(clip)
+        scenes += clip
+    return scenes[:frames], clip_of[:frames]
+
+
+def ground_truth(header: Header, scene: Scene, world: WorldCommand | None, command_id: str,
+                 same_clip: bool) -> SegmentationMsg:
+    """The right answer to `world` on `scene` as a Segmentation: one instance per visible target
+    object (id = its world identity; label = its category, or the command's text)."""
+    cmd = world.command if world is not None else None
+    msg = SegmentationMsg(header=header, command_id=command_id, task=cmd.task if cmd else "",
+                          text=cmd.text if cmd else "", categories=list(cmd.categories) if cmd else [],
+                          height=scene.height, width=scene.width)
+    if world is None or not same_clip:
+        return msg
+    groups = world.category_targets if cmd.task == "open_vocabulary" else (world.targets,)
+    index = {o.identity: i for i, o in enumerate(scene.objects)}
+    for class_id, group in enumerate(groups):
+        for identity in group:
+            if identity not in index or not scene.masks[index[identity]].any():
+                continue
+            mask = scene.masks[index[identity]]
+            x, y, w, h = mask_rle.bbox(mask)
+            label = cmd.categories[class_id] if cmd.task == "open_vocabulary" else (cmd.text or cmd.task)
+            inst = SegmentedInstance(id=int(identity), label=label,
+                                     class_id=class_id if cmd.task == "open_vocabulary" else -1, score=1.0,
+                                     mask_rle=mask_rle.encode(mask).tolist())
+            inst.bbox = RegionOfInterest(x_offset=x, y_offset=y, width=w, height=h)
+            msg.instances.append(inst)
+    return msg
 
 
 def make_demo(output, storage: str = "mcap", seconds: float = 4.0, fps: float = 15.0,
@@ -81,10 +118,11 @@ def make_demo(output, storage: str = "mcap", seconds: float = 4.0, fps: float = 
     width, height = size
     frames = max(1, int(round(seconds * fps)))
     rng = np.random.default_rng(seed)
-    scenes = draw_stream(rng, frames, width, height, num_objects)
+    scenes, clip_of = draw_stream(rng, frames, width, height, num_objects)
     stamps = [START_NS + int(round(t * 1e9 / fps)) for t in range(frames)]
     at_frame = {min(frames - 1, int(round(frac * frames))): (task, how) for frac, task, how in SCRIPT}
     info = DemoInfo(str(output), storage, frames, fps, width, height, image_topic, encodings)
+    world, command_id, command_clip = None, "", -1
     with BagWriter(output, storage) as writer:
         for t, scene in enumerate(scenes):
             header = Header(frame_id=frame_id)
@@ -97,6 +135,7 @@ def make_demo(output, storage: str = "mcap", seconds: float = 4.0, fps: float = 
                 msg = (String(data=cmd.text) if how == "string"
                        else _structured(cmd, header, f"demo-{len(info.commands) + 1}", size))
                 writer.write(topic, stamps[t] - COMMAND_LEAD_NS, msg)
+                command_id, command_clip = getattr(msg, "id", ""), clip_of[t]
                 info.commands.append({"time_s": (stamps[t] - START_NS) / 1e9, "frame": t, "topic": topic,
                                       "task": cmd.task, "id": getattr(msg, "id", ""), "text": cmd.text,
                                       "categories": list(cmd.categories), "boxes": [list(b) for b in cmd.boxes],
@@ -105,6 +144,8 @@ def make_demo(output, storage: str = "mcap", seconds: float = 4.0, fps: float = 
             image = (image_codec.rgb_to_compressed(scene.image, header, encoding) if encoding in COMPRESSED_FORMATS
                      else image_codec.rgb_to_image(scene.image, header, encoding))
             writer.write(image_topic, stamps[t], image)
+            writer.write(GROUND_TRUTH_TOPIC, stamps[t],
+                         ground_truth(header, scene, world, command_id, clip_of[t] == command_clip))
     return info
 
 

@@ -5,6 +5,11 @@ Inputs are the camera bag that was played and a bag holding the node's `segmenta
 header stamp. Every camera frame becomes one video frame: masks, ids, labels and scores drawn by
 `hyperseg_ros.overlay`, under a banner with the command being answered; frames the node did not
 process (dropped while it was busy) are shown plain and marked so.
+
+When the camera bag carries its own ground truth (`ground_truth`, written by make-demo), the
+summary says for each command on how many frames its target was found (a published instance with
+IoU >= 0.5 on every target object) and under how many ids, and the video outlines the target in
+white with the verdict of the frame in a second banner line.
 """
 from __future__ import annotations
 
@@ -16,12 +21,14 @@ import cv2
 import numpy as np
 
 from hyperseg_ros import image_codec, mask_rle
+from hyperseg_ros.bag.make_demo import GROUND_TRUTH_TOPIC
 from hyperseg_ros.bag.process import COMPRESSED, SEGMENTATION_COMMAND, SEGMENTATION_TOPIC, STRING, pick_image_topic
 from hyperseg_ros.bag.storage import read, stamp_ns, topics
 from hyperseg_ros.overlay import render_overlay
 
 SEGMENTATION = "hyperseg_ros/msg/Segmentation"
 BANNER_PX = 22
+FOUND_IOU = 0.5
 
 
 class _Shown:
@@ -41,12 +48,62 @@ def segmentations(path) -> OrderedDict[int, object]:
     return OrderedDict((stamp_ns(m.header), m) for m in (r.message() for r in read(path, [topic])))
 
 
-def banner(frame: np.ndarray, text: str) -> np.ndarray:
-    """frame uint8 [H, W, 3] RGB with a dark strip of BANNER_PX rows on top holding `text`."""
-    strip = np.full((BANNER_PX, frame.shape[1], 3), 24, np.uint8)
-    cv2.putText(strip, text[: max(8, frame.shape[1] // 7)], (4, BANNER_PX - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.42,
-                (235, 235, 235), 1, cv2.LINE_AA)
-    return np.concatenate([strip, frame], 0)
+def banner(frame: np.ndarray, text: str, *more: str) -> np.ndarray:
+    """frame uint8 [H, W, 3] RGB with a dark strip of BANNER_PX rows on top per line of text."""
+    strips = []
+    for line in (text, *more):
+        strip = np.full((BANNER_PX, frame.shape[1], 3), 24, np.uint8)
+        cv2.putText(strip, line[: max(8, frame.shape[1] // 7)], (4, BANNER_PX - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.42,
+                    (235, 235, 235), 1, cv2.LINE_AA)
+        strips.append(strip)
+    return np.concatenate([*strips, frame], 0)
+
+
+def ground_truth(path) -> dict[int, object]:
+    """{header stamp ns: Segmentation} of the camera bag's ground truth ({} when it has none)."""
+    if GROUND_TRUTH_TOPIC not in topics(path):
+        return {}
+    return {stamp_ns(m.header): m for m in (r.message() for r in read(path, [GROUND_TRUTH_TOPIC]))}
+
+
+def judge(truth, seg) -> dict:
+    """One frame's answer against its ground truth -> {targets, found, ids: {target id: answer id},
+    ious: {target id: best IoU}}. A target is found by the published instance of highest IoU when
+    that IoU is >= FOUND_IOU; `found` says every target was (False when the node did not answer)."""
+    targets = {int(t.id): mask_rle.decode(t.mask_rle, truth.height, truth.width) for t in truth.instances}
+    shown = [] if seg is None else [_Shown(i, seg.height, seg.width) for i in seg.instances]
+    ids, ious = {}, {}
+    for tid, mask in targets.items():
+        best, best_id = 0.0, None
+        for inst in shown:
+            union = np.logical_or(mask, inst.mask).sum()
+            iou = float(np.logical_and(mask, inst.mask).sum() / union) if union else 0.0
+            if iou > best:
+                best, best_id = iou, inst.id
+        ious[tid] = round(best, 3)
+        if best >= FOUND_IOU:
+            ids[tid] = best_id
+    return {"targets": len(targets), "found": seg is not None and len(ids) == len(targets), "ids": ids, "ious": ious,
+            "answered": seg is not None, "instances": len(shown)}
+
+
+def _verdict(verdict: dict) -> str:
+    if verdict["targets"] == 0:
+        return "ground truth: no target on this frame" + ("" if verdict["instances"] == 0 else " (something shown)")
+    found = ", ".join(f"target {t} -> #{verdict['ids'][t]} IoU {verdict['ious'][t]:.2f}" for t in verdict["ids"])
+    missed = [t for t in verdict["ious"] if t not in verdict["ids"]]
+    head = "FOUND" if verdict["found"] else "MISSED"
+    tail = f"; missed {' '.join(map(str, missed))}" if missed else ""
+    return f"ground truth: {head} {found}{tail}"
+
+
+def _outline(frame: np.ndarray, truth) -> np.ndarray:
+    out = frame.copy()
+    for t in truth.instances:
+        mask = mask_rle.decode(t.mask_rle, truth.height, truth.width).astype(np.uint8)
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(out, contours, -1, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
 
 
 def describe(seg) -> str:
@@ -56,23 +113,30 @@ def describe(seg) -> str:
     return f"{seg.task}{ident}: {what}" if what else f"{seg.task}{ident}"
 
 
-def video_frame(msg, seg, compressed: bool, index: int) -> np.ndarray | None:
+def video_frame(msg, seg, compressed: bool, index: int, truth=None) -> np.ndarray | None:
     """One video frame, uint8 [BANNER_PX + H, W, 3] RGB: the camera image with `seg` drawn (None: the
-    node did not answer it), under a banner; None for an image that cannot be decoded."""
+    node did not answer it), under a banner; None for an image that cannot be decoded. With the
+    frame's ground truth `truth`, its targets are outlined and judged in a second banner line."""
     try:
         rgb = image_codec.compressed_to_rgb(msg) if compressed else np.ascontiguousarray(image_codec.image_to_rgb(msg))
     except image_codec.ImageError:
         return None
+    more = () if truth is None else (_verdict(judge(truth, seg)),)
     if seg is None:
-        return banner(rgb, f"frame {index}: not processed (dropped while the node was busy)")
+        shown_rgb = rgb if truth is None else _outline(rgb, truth)
+        return banner(shown_rgb, f"frame {index}: not processed (dropped while the node was busy)", *more)
     shown = [_Shown(i, seg.height, seg.width) for i in seg.instances]
-    return banner(render_overlay(rgb, shown), f"{describe(seg)} | {len(shown)} inst | {seg.latency_ms:.0f} ms")
+    drawn = render_overlay(rgb, shown)
+    if truth is not None:
+        drawn = _outline(drawn, truth)
+    return banner(drawn, f"{describe(seg)} | {len(shown)} inst | {seg.latency_ms:.0f} ms", *more)
 
 
 def report(input_bag, segmentation_bag, image_topic: str | None = None, video: str | None = None,
            summary: str | None = None) -> dict:
     """Write the annotated `video` (.mp4, mp4v) and `summary` (.json plus a .md beside it); return the summary."""
     segs = segmentations(segmentation_bag)
+    truths = ground_truth(input_bag)
     bag_topics = topics(input_bag)
     image_topic = pick_image_topic(bag_topics, image_topic, input_bag)
     compressed = bag_topics[image_topic] == COMPRESSED
@@ -84,7 +148,7 @@ def report(input_bag, segmentation_bag, image_topic: str | None = None, video: s
             stamps.append(stamp_ns(msg.header))
             if video is None:
                 continue
-            framed = video_frame(msg, segs.get(stamps[-1]), compressed, len(stamps) - 1)
+            framed = video_frame(msg, segs.get(stamps[-1]), compressed, len(stamps) - 1, truths.get(stamps[-1]))
             if framed is None:
                 continue
             if writer is None:
@@ -100,6 +164,8 @@ def report(input_bag, segmentation_bag, image_topic: str | None = None, video: s
     if writer is not None:
         writer.release()
     result = _summary(segs, sent, stamps)
+    if truths:
+        result["ground_truth"] = _against_truth(segs, truths, stamps)
     result["video"] = str(video) if video else None
     if summary:
         Path(summary).parent.mkdir(parents=True, exist_ok=True)
@@ -131,6 +197,37 @@ def _summary(segs, sent: list[dict], stamps: list[int]) -> dict:
             "commands_sent": sent, "commands_answered": list(answered.values())}
 
 
+def _against_truth(segs, truths: dict, stamps: list[int]) -> list[dict]:
+    """Per command in force (in the order given): frames, frames with a visible target, frames
+    where it was found, the ids it was found under, and empty answers on frames without a target."""
+    commands: OrderedDict[tuple, dict] = OrderedDict()
+    for index, stamp in enumerate(stamps):
+        truth = truths.get(stamp)
+        if truth is None or not truth.task:
+            continue
+        key = (truth.task, truth.command_id, truth.text, tuple(truth.categories))
+        entry = commands.setdefault(key, {
+            "task": truth.task, "command_id": truth.command_id, "command": describe(truth), "first_frame": index,
+            "frames": 0, "answered": 0, "target_frames": 0, "found_frames": 0, "found_share": None,
+            "ids": {}, "ids_per_target": 0, "no_target_frames": 0, "empty_when_no_target": 0})
+        verdict = judge(truth, segs.get(stamp))
+        entry["frames"] += 1
+        entry["answered"] += verdict["answered"]
+        if verdict["targets"]:
+            entry["target_frames"] += 1
+            entry["found_frames"] += verdict["found"]
+            for target, answer in verdict["ids"].items():
+                entry["ids"].setdefault(str(target), set()).add(int(answer))
+        else:
+            entry["no_target_frames"] += 1
+            entry["empty_when_no_target"] += verdict["answered"] and verdict["instances"] == 0
+    for entry in commands.values():
+        entry["found_share"] = round(entry["found_frames"] / entry["target_frames"], 3) if entry["target_frames"] else None
+        entry["ids"] = {t: sorted(ids) for t, ids in entry["ids"].items()}
+        entry["ids_per_target"] = max((len(ids) for ids in entry["ids"].values()), default=0)
+    return list(commands.values())
+
+
 def markdown(summary: dict) -> str:
     """The summary as a short markdown page."""
     lat = summary["latency_ms"]
@@ -143,6 +240,17 @@ def markdown(summary: dict) -> str:
     for c in summary["commands_answered"]:
         lines.append(f"| {c['command_id'] or '-'} | {c['task']} | {c['command'].replace('|', '/')} | {c['frames']} "
                      f"| {c['first_frame']} | {' '.join(map(str, c['ids']))} |")
+    if summary.get("ground_truth"):
+        lines += ["", f"Against the bag's ground truth (found: every target object has an instance with IoU >= "
+                      f"{FOUND_IOU}; ids: the instance ids it was found under, per target object):", "",
+                  "| command | task | frames | target visible | found | found share | ids per target | "
+                  "empty when no target |", "|---|---|---|---|---|---|---|---|"]
+        for c in summary["ground_truth"]:
+            ids = "; ".join(f"{t}: {' '.join(map(str, v))}" for t, v in c["ids"].items()) or "-"
+            share = "-" if c["found_share"] is None else f"{100 * c['found_share']:.0f}%"
+            lines.append(f"| {c['command'].replace('|', '/')} | {c['task']} | {c['frames']} | {c['target_frames']} | "
+                         f"{c['found_frames']} | {share} | {c['ids_per_target']} ({ids}) | "
+                         f"{c['empty_when_no_target']}/{c['no_target_frames']} |")
     return "\n".join(lines) + "\n"
 
 

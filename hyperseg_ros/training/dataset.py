@@ -1,9 +1,12 @@
 """Training batches drawn from the procedural world: one task per batch, images or short clips.
 
-Sample b of step s uses the train seed `s * batch_size + b`, so a run is reproducible and a resumed
-run sees exactly the data it would have seen. Ground-truth masks are given on the predictor's
-stride-4 grid of the padded pyramid input (area fractions in [0, 1]), with the prompt each
-instance answers (0 for referring / reasoning, the category index, the region index).
+Scene b of step s uses the train seed `s * scenes + b`, so a run is reproducible and a resumed
+run sees exactly the data it would have seen. A scene may carry several commands
+(`commands_per_scene`, as LISA and HyperSeg sample several expressions per image): its samples are
+adjacent in the batch, so the image-only passes can run once per scene (training.shared_passes).
+Ground-truth masks are given on the predictor's stride-4 grid of the padded pyramid input (area
+fractions in [0, 1]), with the prompt each instance answers (0 for referring / reasoning, the
+category index, the region index).
 """
 from __future__ import annotations
 
@@ -105,7 +108,8 @@ def make_batch(frames: list[Scene], commands: list[WorldCommand], tokenizer: Pre
                config: HyperSegConfig, video: bool = False, prompts_from: list[Scene] | None = None) -> Batch:
     """Batch of one frame per sample. prompts_from: the frames the visual prompts were drawn on
     (the first frame of a clip); defaults to `frames`."""
-    inputs = [preprocess_image(s.image, config) for s in frames]
+    first = {}  # a scene carrying several commands is preprocessed once
+    inputs = [first.setdefault(id(s), preprocess_image(s.image, config)) for s in frames]
     targets = []
     for scene, wc, inp in zip(frames, commands, inputs):
         masks, labels, ids = instances(scene, wc)
@@ -125,34 +129,46 @@ def _size(rng: np.random.Generator) -> tuple[int, int]:
     return random_image_size(rng)
 
 
+def _scenes(batch_size: int, commands_per_scene: int) -> int:
+    if commands_per_scene < 1 or batch_size % commands_per_scene:
+        raise ValueError(f"batch size {batch_size} is not a multiple of commands_per_scene {commands_per_scene}")
+    return batch_size // commands_per_scene
+
+
 def image_batch(step: int, batch_size: int, task: str, tokenizer: PreTrainedTokenizerBase, config: HyperSegConfig,
-                no_match_rate: float = 0.2, split: str = "train") -> Batch:
-    """Batch `step` of still images for `task` (one of TASKS). Half the batches use the frame
-    wording of the prompt (the session serves every image as a stream frame)."""
+                no_match_rate: float = 0.2, split: str = "train", commands_per_scene: int = 1) -> Batch:
+    """Batch `step` of still images for `task` (one of TASKS): batch_size / commands_per_scene
+    scenes, each with commands_per_scene commands. Half the batches use the frame wording of the
+    prompt (the session serves every image as a stream frame)."""
     video = bool(np.random.default_rng([step, 11]).random() < 0.5)
+    count = _scenes(batch_size, commands_per_scene)
     scenes, commands = [], []
-    for b in range(batch_size):
-        rng = sample_rng(split, step * batch_size + b)
+    for b in range(count):
+        rng = sample_rng(split, step * count + b)
         scene = draw_scene(rng, *_size(rng))
-        scenes.append(scene)
-        commands.append(sample_command(rng, scene, task, no_match_rate))
+        for _ in range(commands_per_scene):
+            scenes.append(scene)
+            commands.append(sample_command(rng, scene, task, no_match_rate))
     return make_batch(scenes, commands, tokenizer, config, video=video)
 
 
 def clip_batches(step: int, batch_size: int, task: str, tokenizer: PreTrainedTokenizerBase, config: HyperSegConfig,
-                 window: int = VIDEO_WINDOW, split: str = "train") -> list[Batch]:
-    """`window` consecutive frames of B clips for `task`, as one Batch per frame. The command is
-    drawn on the window's first frame with static attributes (a moving object keeps its colour,
-    shape and size, not its position); visual prompts are given on that first frame."""
+                 window: int = VIDEO_WINDOW, split: str = "train", commands_per_scene: int = 1) -> list[Batch]:
+    """`window` consecutive frames of batch_size / commands_per_scene clips for `task`, each clip
+    with commands_per_scene commands, as one Batch per frame. A command is drawn on the window's
+    first frame with static attributes (a moving object keeps its colour, shape and size, not its
+    position); visual prompts are given on that first frame."""
+    count = _scenes(batch_size, commands_per_scene)
     clips, commands = [], []
-    for b in range(batch_size):
-        rng = sample_rng(split, step * batch_size + b, stream=1)
+    for b in range(count):
+        rng = sample_rng(split, step * count + b, stream=1)
         width, height = _size(rng)
         clip = draw_clip(rng, width, height, frames=8)
         start = int(rng.integers(0, len(clip.frames) - window + 1))
         frames = clip.frames[start:start + window]
-        clips.append(frames)
-        commands.append(sample_command(rng, frames[0], task, no_match_rate=0.1, static=True))
+        for _ in range(commands_per_scene):
+            clips.append(frames)
+            commands.append(sample_command(rng, frames[0], task, no_match_rate=0.1, static=True))
     first = [c[0] for c in clips]
     return [make_batch([c[t] for c in clips], commands, tokenizer, config, video=True, prompts_from=first)
             for t in range(window)]

@@ -1,11 +1,13 @@
 """Train HyperSeg on the procedural world and write a `from_pretrained` model directory.
 
     python -P -m hyperseg_ros.training.train --size small --steps 6000 --out models/hyperseg-world
+    python -P -m hyperseg_ros.training.train --init-from models/hyperseg-world --batch-size 16 --commands-per-scene 4
 
 Each step is one task (referring, reasoning, open vocabulary, visual prompt) on still images, or a
 short clip (temporal latents carried frame to frame, re-id loss across frames). Data comes from
-the train split, sample b of step s = train seed s * batch + b, so runs are reproducible and resume
-exactly. Checkpoints: weights and optimizer tensors in safetensors, everything else in JSON.
+the train split, scene b of step s = train seed s * scenes + b, so runs are reproducible and resume
+exactly. With `--commands-per-scene K` each scene carries K commands and the image-only modules run
+once per scene (training.shared_passes). Checkpoints: weights and optimizer tensors in safetensors, everything else in JSON.
 """
 from __future__ import annotations
 
@@ -20,11 +22,13 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
+from hyperseg_ros.model import load_model
 from hyperseg_ros.model.config import HyperSegConfig
 from hyperseg_ros.model.hyperseg import HyperSeg
 from hyperseg_ros.model.tokenizer import build_word_tokenizer
 from hyperseg_ros.training.dataset import clip_batches, image_batch
 from hyperseg_ros.training.losses import LossWeights, reid_loss, segmentation_loss
+from hyperseg_ros.training.shared_passes import shared_image_passes
 from hyperseg_ros.world.scene import SHAPES
 from hyperseg_ros.world.vocabulary import world_words
 
@@ -45,8 +49,9 @@ def step_kind(step: int, seed: int) -> str:
 class WorldBatches(torch.utils.data.Dataset):
     """Item `step` = (kind, [Batch per frame]); drawn in DataLoader workers."""
 
-    def __init__(self, tokenizer, config: HyperSegConfig, batch_size: int, seed: int):
+    def __init__(self, tokenizer, config: HyperSegConfig, batch_size: int, seed: int, commands_per_scene: int = 1):
         self.tokenizer, self.config, self.batch_size, self.seed = tokenizer, config, batch_size, seed
+        self.commands_per_scene = commands_per_scene
 
     def __len__(self) -> int:
         return 10**9
@@ -55,8 +60,12 @@ class WorldBatches(torch.utils.data.Dataset):
         kind = step_kind(step, self.seed)
         data_step = step + self.seed * 1_000_000  # another seed = other scenes
         if kind.startswith("clip:"):
-            return kind, clip_batches(data_step, max(1, self.batch_size // 2), kind[5:], self.tokenizer, self.config)
-        return kind, [image_batch(data_step, self.batch_size, kind, self.tokenizer, self.config)]
+            per = self.commands_per_scene
+            clips = max(per, self.batch_size // 2 // per * per)  # half the samples of an image step
+            return kind, clip_batches(data_step, clips, kind[5:], self.tokenizer, self.config,
+                                      commands_per_scene=self.commands_per_scene)
+        return kind, [image_batch(data_step, self.batch_size, kind, self.tokenizer, self.config,
+                                  commands_per_scene=self.commands_per_scene)]
 
 
 def learning_rate(step: int, progress: float, peak: float, warmup: int = 200) -> float:
@@ -66,8 +75,14 @@ def learning_rate(step: int, progress: float, peak: float, warmup: int = 200) ->
     return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
-def train_step(model: HyperSeg, kind: str, frames: list, weights: LossWeights, device) -> dict[str, torch.Tensor]:
+def train_step(model: HyperSeg, kind: str, frames: list, weights: LossWeights, device,
+               commands_per_scene: int = 1) -> dict[str, torch.Tensor]:
     """Forward + losses of one item (no backward). Clips carry latents and region tokens."""
+    with shared_image_passes(model, commands_per_scene):
+        return _frame_losses(model, kind, frames, weights, device)
+
+
+def _frame_losses(model: HyperSeg, kind: str, frames: list, weights: LossWeights, device) -> dict[str, torch.Tensor]:
     task = kind.split(":")[-1]
     latents = region_tokens = None
     previous = None
@@ -153,6 +168,11 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--size", default="small", choices=("small", "tiny"))
     p.add_argument("--steps", type=int, default=6000)
     p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--commands-per-scene", type=int, default=1,
+                   help="commands drawn per scene (divides --batch-size); image-only passes run once per scene")
+    p.add_argument("--init-from", default="",
+                   help="from_pretrained model directory to start from (weights, sizes and tokenizer); "
+                        "ignored when --resume finds a checkpoint")
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--seed", type=int, default=0, help="model init and data seed (data: train split)")
     p.add_argument("--out", default="models/hyperseg-world", help="from_pretrained directory written at the end")
@@ -175,23 +195,32 @@ def main(argv: list[str] | None = None) -> dict:
     torch.manual_seed(args.seed)
     tokenizer = build_word_tokenizer(world_words())
     ckpt = Path(args.checkpoint)
+    resuming = args.resume and (ckpt / "state.json").is_file()
     # A resumed run keeps the sizes it was started with, even if `--size`'s numbers changed since.
     if args.resume and (ckpt / "config.json").is_file():
         config = HyperSegConfig.from_pretrained(ckpt)
+    elif args.init_from:
+        config = HyperSegConfig.from_pretrained(args.init_from)
     else:
         config = HyperSegConfig.from_size(args.size, vocab_size=len(tokenizer))
     config.default_categories = list(SHAPES)  # the node's task before any command: every shape of the world
     model = HyperSeg(config).to(device).train()
+    if args.init_from:  # the model's own tokenizer: its embedding rows index that vocabulary
+        initial, tokenizer = load_model(args.init_from)
+        if not resuming:
+            model.load_state_dict(initial.state_dict())
+            print(f"initialised from {args.init_from}")
+        del initial
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
                                   lr=args.lr, betas=(0.9, 0.999))
     state = {"step": 0, "history": [], "seconds": 0.0, "args": vars(args)}
-    if args.resume and (ckpt / "state.json").is_file():
+    if resuming:
         state = load_checkpoint(ckpt, model, optimizer, device)
         print(f"resumed at step {state['step']} from {ckpt}")
     weights = LossWeights()
-    data = WorldBatches(tokenizer, config, args.batch_size, args.seed)
+    data = WorldBatches(tokenizer, config, args.batch_size, args.seed, args.commands_per_scene)
     start_step = state["step"]
     loader = torch.utils.data.DataLoader(data, batch_size=None, sampler=range(start_step, args.steps),
                                          num_workers=args.workers, collate_fn=lambda x: x,
@@ -207,7 +236,7 @@ def main(argv: list[str] | None = None) -> dict:
             progress = max(progress, (state.get("seconds", 0.0) + time.perf_counter() - began) / (args.max_minutes * 60))
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, progress, args.lr)
-        losses = train_step(model, kind, frames, weights, device)
+        losses = train_step(model, kind, frames, weights, device, args.commands_per_scene)
         loss = sum(losses.values())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hyperseg_ros import image_codec
+from hyperseg_ros import image_codec, mask_rle
 from hyperseg_ros.bag import main, storage
 from hyperseg_ros.bag.make_demo import make_demo
 
@@ -27,7 +27,8 @@ def test_stream_and_commands(tmp_path):
     info = make_demo(tmp_path / "demo", seconds=2.0, fps=15, size=(320, 240), seed=4)
     assert storage.topics(tmp_path / "demo") == {
         "/camera/image_raw": "sensor_msgs/msg/Image", "/command": "std_msgs/msg/String",
-        "/segmentation_command": "hyperseg_ros/msg/SegmentationCommand"}
+        "/segmentation_command": "hyperseg_ros/msg/SegmentationCommand",
+        "/ground_truth": "hyperseg_ros/msg/Segmentation"}
     records = list(storage.read(tmp_path / "demo"))
     images = [r.message() for r in records if r.topic == "/camera/image_raw"]
     assert len(images) == info.frames == 30
@@ -38,7 +39,7 @@ def test_stream_and_commands(tmp_path):
 
     assert [c["task"] for c in info.commands] == ["referring", "reasoning", "open_vocabulary", "visual_prompt"]
     assert [c["frame"] for c in info.commands] == [0, 8, 15, 22]
-    commands = [r for r in records if r.topic != "/camera/image_raw"]
+    commands = [r for r in records if r.topic not in ("/camera/image_raw", "/ground_truth")]
     assert [r.topic for r in commands] == ["/command"] + ["/segmentation_command"] * 3
     text = commands[0].message().data
     assert text == info.commands[0]["text"] and text.strip()
@@ -81,3 +82,23 @@ def test_command_line(tmp_path, capsys):
                  "--size", "160x120", "--encoding", "bgr8"]) == 0
     assert '"frames": 9' in capsys.readouterr().out
     assert (tmp_path / "cli" / "cli.db3").is_file()
+
+
+def test_ground_truth_is_the_answer_to_the_command_in_force(tmp_path):
+    info = make_demo(tmp_path / "demo", seconds=2.0, fps=15, size=(320, 240), seed=4)
+    records = list(storage.read(tmp_path / "demo", ["/camera/image_raw", "/ground_truth"]))
+    images = [r.message() for r in records if r.topic == "/camera/image_raw"]
+    truths = [r.message() for r in records if r.topic == "/ground_truth"]
+    assert [storage.stamp_ns(t.header) for t in truths] == [storage.stamp_ns(m.header) for m in images]
+    starts = [c["frame"] for c in info.commands]
+    for index, truth in enumerate(truths):
+        command = info.commands[max(i for i, s in enumerate(starts) if s <= index)]
+        assert (truth.task, truth.height, truth.width) == (command["task"], 240, 320)
+        assert {t.id for t in truth.instances} <= set(command["targets"])
+        for inst in truth.instances:
+            mask = mask_rle.decode(inst.mask_rle, truth.height, truth.width)
+            assert 0 < mask.mean() < 0.5
+            assert (inst.bbox.x_offset, inst.bbox.y_offset, inst.bbox.width, inst.bbox.height) == mask_rle.bbox(mask)
+    # on the frame a command is given, every target it names is there
+    for command in info.commands:
+        assert {t.id for t in truths[command["frame"]].instances} == set(command["targets"]) != set()

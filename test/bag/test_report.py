@@ -67,3 +67,35 @@ def test_video_and_summary(tmp_path, capsys):
         return np.abs(inside - image_to_rgb(originals[i])[35:85, 45:95]).mean()
 
     assert tint(0) > 20 and tint(1) < 10  # answered frames carry the mask, dropped ones are plain
+
+
+def test_summary_against_the_demo_bags_ground_truth(tmp_path):
+    from hyperseg_ros.bag.make_demo import make_demo
+
+    make_demo(tmp_path / "demo", seconds=1.0, fps=15, size=(160, 120), seed=4)
+    truths = [r.message() for r in storage.read(tmp_path / "demo", ["/ground_truth"])]
+    with storage.BagWriter(tmp_path / "answers") as writer:  # the right answer on frames 0-9, nothing after
+        for i, truth in enumerate(truths[:10]):
+            seg = Segmentation(header=truth.header, command_id=truth.command_id or "cmd-1", task=truth.task,
+                               text=truth.text, categories=truth.categories, height=truth.height, width=truth.width)
+            seg.instances = [SegmentedInstance(id=inst.id + (10 if i == 9 else 0), label=inst.label, score=0.9,
+                                               mask_rle=inst.mask_rle) for inst in truth.instances]
+            writer.write("/segmentation", storage.stamp_ns(truth.header), seg)
+    video = tmp_path / "demo.mp4"
+    summary = main(["-q", "report", str(tmp_path / "demo"), "--segmentation-bag", str(tmp_path / "answers"),
+                    "--video", str(video), "--summary", str(tmp_path / "summary.json")])
+    assert summary == 0
+    result = json.loads((tmp_path / "summary.json").read_text())["ground_truth"]
+    assert [c["task"] for c in result] == ["referring", "reasoning", "open_vocabulary", "visual_prompt"]
+    assert sum(c["frames"] for c in result) == 15
+    first, second = result[0], result[1]  # commands at frames 0, 4, 8, 11
+    assert (first["frames"], first["target_frames"], first["found_frames"], first["ids_per_target"]) == (4, 4, 4, 1)
+    assert second["found_frames"] == second["target_frames"] == 4
+    third = result[2]  # answered on frames 8 and 9 only, frame 9 under other ids
+    assert third["found_frames"] == 2 and third["ids_per_target"] == 2
+    assert result[3]["found_frames"] == 0 and result[3]["answered"] == 0
+    md = (tmp_path / "summary.md").read_text()
+    assert "ground truth" in md and "| 4 | 4 | 4 | 100% |" in md
+    capture = cv2.VideoCapture(str(video))
+    ok, frame = capture.read()
+    assert ok and frame.shape == (120 + 2 * 22, 160, 3)  # the ground-truth verdict under the command line

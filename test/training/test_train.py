@@ -36,3 +36,34 @@ def test_schedule_covers_every_kind_and_lr_decays():
     assert kinds == set(SCHEDULE)
     assert learning_rate(0, 0.0, 1e-3) < learning_rate(199, 0.0, 1e-3)
     assert learning_rate(500, 0.1, 1e-3) > learning_rate(500, 0.9, 1e-3) >= 0.05e-3
+
+
+def test_shared_image_passes_give_the_losses_and_gradients_of_the_unshared_pass():
+    from hyperseg_ros.model.config import HyperSegConfig
+    from hyperseg_ros.model.hyperseg import HyperSeg
+    from hyperseg_ros.model.tokenizer import build_word_tokenizer
+    from hyperseg_ros.training.dataset import clip_batches, image_batch
+    from hyperseg_ros.training.losses import LossWeights
+    from hyperseg_ros.training.train import train_step
+    from hyperseg_ros.world.vocabulary import world_words
+
+    torch.manual_seed(0)
+    tokenizer = build_word_tokenizer(world_words())
+    model = HyperSeg(HyperSegConfig.from_size("tiny", vocab_size=len(tokenizer))).train()
+    items = [("visual_prompt", [image_batch(5, 4, "visual_prompt", tokenizer, model.config, commands_per_scene=2)]),
+             ("clip:referring", clip_batches(5, 4, "referring", tokenizer, model.config, commands_per_scene=2))]
+    for kind, frames in items:
+        assert torch.equal(frames[0].pyramid[0], frames[0].pyramid[1])  # a scene's commands are adjacent
+        results = []
+        for repeats in (1, 2):
+            model.zero_grad()
+            losses = train_step(model, kind, frames, LossWeights(), "cpu", repeats)
+            sum(losses.values()).backward()
+            results.append(({k: v.item() for k, v in losses.items()},
+                            {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+        (plain, plain_grads), (shared, shared_grads) = results
+        assert plain.keys() == shared.keys() and all(abs(plain[k] - shared[k]) < 1e-4 * (1 + abs(plain[k])) for k in plain)
+        assert plain_grads.keys() == shared_grads.keys()
+        assert any(n.startswith("pyramid_encoder") for n in shared_grads)  # the shared modules still learn
+        for n in plain_grads:  # equal up to float summation order (relative to each tensor's norm)
+            assert (plain_grads[n] - shared_grads[n]).norm() <= 1e-3 * plain_grads[n].norm() + 1e-6, n

@@ -28,8 +28,14 @@ def region_masks(boxes: Sequence[Sequence[float]], points: Sequence[Sequence[flo
     square SigLIP input (the image resized to size x size without keeping its aspect).
     released: drawn at image resolution and resized with PIL bicubic, as the release's mapper does."""
     if released:
-        full = image_region_masks(boxes, points, image_size, point_radius).astype(np.uint8)
-        resized = [np.asarray(Image.fromarray(m).resize((size, size), Image.BICUBIC)) > 0 for m in full]
+        full = image_region_masks(boxes, points, image_size, point_radius)
+        resized = []
+        for mask in full:
+            small = np.asarray(Image.fromarray(mask.astype(np.uint8)).resize((size, size), Image.BICUBIC)) > 0
+            if not small.any():  # thinner than a SigLIP pixel: keep the pixel under its centre
+                ys, xs = np.nonzero(mask)
+                small[int(ys.mean() * size / mask.shape[0]), int(xs.mean() * size / mask.shape[1])] = True
+            resized.append(small)
         return np.stack(resized) if resized else np.zeros((0, size, size), dtype=bool)
     height, width = image_size
     sx, sy = size / width, size / height

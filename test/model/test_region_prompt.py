@@ -36,3 +36,17 @@ def test_a_sliver_smaller_than_a_cell_still_has_a_token():
     mask[0, 40, 20] = True
     points = region_sample_points(mask, 8)
     assert len(points[0]) >= 1
+
+
+def test_released_region_cells_follow_the_release_grid():
+    """As released: prompts drawn at image resolution, PIL-resized; cell k = floor(p * g / s), sampled at
+    k / g of the map; a prompt thinner than a SigLIP pixel still keeps one cell."""
+    masks = region_masks([(0, 0, 64, 48), (100.2, 50.0, 0.5, 0.5)], [(639, 479)], (480, 640), 384, 10,
+                         released=True)
+    assert masks.shape == (3, 384, 384) and masks.reshape(3, -1).any(1).all()
+    box, sliver, point = region_sample_points(masks, 27, released=True)
+    # a box over the top-left tenth: rows/cols 0..38 of 384 -> cells 0..2, at -1 + 2k/27
+    expected = sorted((-1 + 2 * x / 27, -1 + 2 * y / 27) for x in range(3) for y in range(3))
+    np.testing.assert_allclose(sorted(map(tuple, box)), expected, atol=1e-6)
+    assert len(sliver) == 1 and len(point) >= 1
+    assert (point <= -1 + 2 * 26 / 27 + 1e-6).all()  # the last cell sits at 26/27 of the map, not its edge

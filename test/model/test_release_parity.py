@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 from hyperseg_ros.command import Command
-from hyperseg_ros.model.checkpoint import load_released
+from hyperseg_ros.model.checkpoint import ReleasedCheckpoint, load_released, released_config
 from hyperseg_ros.model.entity_recognition import EntityRecognition
 from hyperseg_ros.model.multimodal_sequence import FINE_GRAINED, build_token_batch, splice_embeddings
 from hyperseg_ros.model.postprocess import postprocess
@@ -195,3 +195,30 @@ def test_session_runs_every_task_as_the_release(released):
         theirs = reference[f"{name}.top1_mask"].numpy().astype(bool)
         assert (best.mask & theirs).sum() / (best.mask | theirs).sum() >= 0.99, name
     assert best.class_id == case["top1_class"] and best.label == case["categories"][case["top1_class"]]
+
+
+def test_released_config_json_is_read(tmp_path):
+    """Values without a weight shape come from config.json; sizes the release hard-codes come from the
+    tensor shapes; the release's conventions apply."""
+    released = json.loads((FIXTURE / "config.json").read_text())
+    released.update(hidden_act="gelu", layer_norm_eps=1e-3, rope_theta=500.0)
+    released["vision_config"]["vision_tower"].update(mm_vision_select_layer=-1, layer_norm_eps=1e-4, hidden_act="gelu")
+    (tmp_path / "config.json").write_text(json.dumps(released))
+    (tmp_path / "model.safetensors").symlink_to(FIXTURE / "model.safetensors")
+    with ReleasedCheckpoint(tmp_path) as checkpoint:
+        config = released_config(tmp_path, checkpoint)
+    llm, vision = config.llm(), config.vision()
+    assert (llm.hidden_act, llm.layer_norm_eps, llm.hidden_size, llm.num_hidden_layers) == ("gelu", 1e-3, 32, 2)
+    assert llm.rope_parameters["rope_theta"] == 500.0
+    assert (vision.hidden_act, vision.layer_norm_eps, vision.num_hidden_layers) == ("gelu", 1e-4, 3)
+    assert (config.vision_feature_layer, config.vision_image_size, config.vision_grid) == (-1, 56, 7)
+    assert config.pyramid_config | {"image_size": 0} == dict(
+        image_size=0, patch_size=4, embed_dim=16, depths=[1, 1, 2, 1], num_heads=[1, 2, 2, 4], window_size=3,
+        drop_path_rate=0.3)
+    assert config.predictor_config == dict(hidden_dim=32, num_queries=8, encoder_layers=2, encoder_ffn_dim=1024,
+                                           decoder_layers=3, decoder_ffn_dim=64, num_heads=8, num_points=4,
+                                           reid_dim=32)
+    assert (config.num_fine_grained_tokens, config.perceiver_dim, config.perceiver_dim_head) == (8, 32, 4)
+    assert (config.embedding_rows, config.llm_config["vocab_size"], config.pyramid_image_size) == (62, 64, 1024)
+    assert (config.pyramid_padding, config.open_vocabulary_scoring, config.answer_always, config.scores_at) == (
+        "grey", "softmax_background", True, "image")

@@ -23,7 +23,7 @@ export ROS_LOG_DIR=$OUT/roslog
 
 bag() { "${PY[@]}" -m hyperseg_ros.bag -q "$@"; }
 
-if [ ! -f "$BAG/metadata.yaml" ]; then
+if [ ! -f "$BAG/metadata.yaml" ] || ! grep -q ground_truth "$BAG/metadata.yaml"; then  # older bags lack it
   echo "== making the demo bag $BAG"
   rm -rf "$BAG"
   bag make-demo "$BAG" --seconds "$SECONDS_OF_DEMO" > "$OUT/demo_bag.json"
@@ -51,12 +51,13 @@ for _ in $(seq 360); do  # the node imports torch and loads the model before it 
 done
 
 rm -rf "$RECORDED"
-bag record "$RECORDED" --topics /segmentation --count "$frames" --wait 60 --idle-timeout 15 \
+bag record "$RECORDED" --topics /segmentation --count "$frames" --wait 60 --idle-timeout 60 \
   > "$OUT/record.json" &
 record_pid=$!
 pids+=("$record_pid")
 
-play_args=(--wait-for-subscribers 180)
+# the bag's ground_truth topic is for the report, not for the node
+play_args=(--wait-for-subscribers 180 --topics /camera/image_raw /command /segmentation_command)
 [ "${DEMO_REALTIME:-0}" = 1 ] || play_args+=(--lockstep /segmentation)
 echo "== playing $frames frames into the node ($([ "${DEMO_REALTIME:-0}" = 1 ] && echo real time || echo lockstep))"
 if ! bag play "$BAG" "${play_args[@]}" > "$OUT/play.json"; then

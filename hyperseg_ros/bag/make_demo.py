@@ -129,7 +129,10 @@ def make_demo(output, storage: str = "mcap", seconds: float = 4.0, fps: float = 
             header.stamp.sec, header.stamp.nanosec = divmod(stamps[t], 10**9)
             if t in at_frame:
                 task, how = at_frame[t]
-                world = sample_command(rng, scene, task, no_match_rate=0.0, static=True)
+                for _ in range(16):  # a demo command names something on screen (a list may also name absent things)
+                    world = sample_command(rng, scene, task, no_match_rate=0.0, static=True)
+                    if world.targets:
+                        break
                 cmd = world.command
                 topic = command_topic if how == "string" else segmentation_command_topic
                 msg = (String(data=cmd.text) if how == "string"

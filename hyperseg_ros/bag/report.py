@@ -243,12 +243,13 @@ def markdown(summary: dict) -> str:
     if summary.get("ground_truth"):
         lines += ["", f"Against the bag's ground truth (found: every target object has an instance with IoU >= "
                       f"{FOUND_IOU}; ids: the instance ids it was found under, per target object):", "",
-                  "| command | task | frames | target visible | found | found share | ids per target | "
-                  "empty when no target |", "|---|---|---|---|---|---|---|---|"]
+                  "| command | task | frames | answered | target visible | found | found share | ids per target | "
+                  "empty when no target |", "|---|---|---|---|---|---|---|---|---|"]
         for c in summary["ground_truth"]:
             ids = "; ".join(f"{t}: {' '.join(map(str, v))}" for t, v in c["ids"].items()) or "-"
             share = "-" if c["found_share"] is None else f"{100 * c['found_share']:.0f}%"
-            lines.append(f"| {c['command'].replace('|', '/')} | {c['task']} | {c['frames']} | {c['target_frames']} | "
+            lines.append(f"| {c['command'].replace('|', '/')} | {c['task']} | {c['frames']} | {c['answered']} | "
+                         f"{c['target_frames']} | "
                          f"{c['found_frames']} | {share} | {c['ids_per_target']} ({ids}) | "
                          f"{c['empty_when_no_target']}/{c['no_target_frames']} |")
     return "\n".join(lines) + "\n"

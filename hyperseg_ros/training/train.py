@@ -174,6 +174,7 @@ def main(argv: list[str] | None = None) -> dict:
                    help="from_pretrained model directory to start from (weights, sizes and tokenizer); "
                         "ignored when --resume finds a checkpoint")
     p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--warmup", type=int, default=200, help="linear warm-up steps (fewer when starting from a model)")
     p.add_argument("--seed", type=int, default=0, help="model init and data seed (data: train split)")
     p.add_argument("--out", default="models/hyperseg-world", help="from_pretrained directory written at the end")
     p.add_argument("--checkpoint", default="out/train", help="resumable checkpoint directory")
@@ -235,7 +236,7 @@ def main(argv: list[str] | None = None) -> dict:
         if args.max_minutes:
             progress = max(progress, (state.get("seconds", 0.0) + time.perf_counter() - began) / (args.max_minutes * 60))
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, progress, args.lr)
+            group["lr"] = learning_rate(step, progress, args.lr, args.warmup)
         losses = train_step(model, kind, frames, weights, device, args.commands_per_scene)
         loss = sum(losses.values())
         optimizer.zero_grad(set_to_none=True)

@@ -95,7 +95,7 @@ def test_summary_against_the_demo_bags_ground_truth(tmp_path):
     assert third["found_frames"] == 2 and third["ids_per_target"] == 2
     assert result[3]["found_frames"] == 0 and result[3]["answered"] == 0
     md = (tmp_path / "summary.md").read_text()
-    assert "ground truth" in md and "| 4 | 4 | 4 | 100% |" in md
+    assert "ground truth" in md and "| 4 | 4 | 4 | 4 | 100% |" in md
     capture = cv2.VideoCapture(str(video))
     ok, frame = capture.read()
     assert ok and frame.shape == (120 + 2 * 22, 160, 3)  # the ground-truth verdict under the command line

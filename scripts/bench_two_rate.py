@@ -58,7 +58,7 @@ class CountingSession(SegmentationSession):
 
 
 def _clips_worker(model_dir: str, ns: list[int], split: str, clip_ids: list[int], frames: int, rerun: float,
-                  streams: list[str], threads: int) -> dict:
+                  streams: list[str], threads: int, score_threshold: float) -> dict:
     """Every clip of `clip_ids` for every n (back to back, so load changes hit every n alike)."""
     torch.set_num_threads(threads)
     model, tokenizer = load_model(model_dir)
@@ -67,7 +67,10 @@ def _clips_worker(model_dir: str, ns: list[int], split: str, clip_ids: list[int]
     for i in clip_ids:
         for stream in streams:
             for n in ns:
-                session = CountingSession(model, tokenizer, llm_every_n_frames=n, llm_rerun_score_threshold=rerun)
+                # J&F streams at `score_threshold` (0: always the top-1 mask, as released); switches at the default
+                threshold = 0.5 if stream == SWITCH_STREAM else score_threshold
+                session = CountingSession(model, tokenizer, score_threshold=threshold, llm_every_n_frames=n,
+                                          llm_rerun_score_threshold=rerun)
                 ev = Evaluation(session, split, offset=i)
                 scores, switches, total = ev.clips(stream, 1, frames)
                 raw[n]["language_passes"] += session.language_passes
@@ -82,10 +85,11 @@ def _clips_worker(model_dir: str, ns: list[int], split: str, clip_ids: list[int]
 
 
 def shipped(model_dir: str, ns: list[int], split: str, clips: int, frames: int, rerun: float,
-            streams: list[str], workers: int, threads: int) -> dict:
+            streams: list[str], workers: int, threads: int, score_threshold: float) -> dict:
     shards = [list(range(clips))[k::workers] for k in range(workers)]
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        parts = list(pool.map(_clips_worker, *zip(*[(model_dir, ns, split, shard, frames, rerun, streams, threads)
+        parts = list(pool.map(_clips_worker, *zip(*[(model_dir, ns, split, shard, frames, rerun, streams, threads,
+                                                      score_threshold)
                                                      for shard in shards])))
     jf_streams = [s for s in streams if s != SWITCH_STREAM]
     base = ns[0]
@@ -191,6 +195,8 @@ def main() -> None:
                         help="llm_rerun_score_threshold of part 1")
     parser.add_argument("--streams", default="clip_referring,clip_open_vocabulary",
                         help=f"clip streams of part 1, among {', '.join(STREAMS)}")
+    parser.add_argument("--score-threshold", type=float, default=0.0,
+                        help="score_threshold of the J&F streams (0 = always the top-1 mask, as released)")
     parser.add_argument("--workers", type=int, default=1, help="part 1: processes sharing the clips")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
     parser.add_argument("--skip-shipped", action="store_true")
@@ -209,9 +215,10 @@ def main() -> None:
         report["shipped"] = {"model": args.model or "embedded", "split": args.split, "clips_per_task": args.clips,
                              "frames_per_clip": args.frames, "image": "320x240",
                              "llm_rerun_score_threshold": args.rerun_score,
-                             "workers": args.workers,
+                             "workers": args.workers, "score_threshold_jf": args.score_threshold,
                              "n": shipped(args.model, ns, args.split, args.clips, args.frames, args.rerun_score,
-                                          args.streams.split(","), args.workers, args.threads)}
+                                          args.streams.split(","), args.workers, args.threads,
+                                          args.score_threshold)}
         report["load_average_after_shipped"] = [round(x, 2) for x in os.getloadavg()]
     if not args.skip_3b:
         report["3b_cpu"] = three_b(ns, args.pyramid_size, args.vision_size, args.frames_3b, args.window,

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 
+from ..command import TEXT_TASKS
 from .config import HyperSegConfig
 from .entity_recognition import EntityRecognition, aggregate_prompts
 from .fine_grained_perceiver import FineGrainedPerceiver
@@ -127,7 +128,7 @@ class HyperSeg(PreTrainedModel):
             task = tokens.task
             predictions = self.predictor(
                 features, queries,
-                refer_embedding=prompts[:, :1] if task in ("referring", "reasoning") else None,
+                refer_embedding=prompts[:, :1] if task in TEXT_TASKS else None,
                 class_embeddings=prompts if task == "open_vocabulary" else None,
                 class_mask=tokens.prompt_mask if task == "open_vocabulary" else None,
                 region_embeddings=prompts if task == "visual_prompt" else None,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..command import Command, validate_command
+from ..command import TEXT_TASKS, Command, validate_command
 from .hyperseg import HyperSeg
 from .multimodal_sequence import TokenBatch, build_token_batch
 from .postprocess import Detections, postprocess
@@ -139,7 +139,7 @@ class SegmentationSession:
         mask_logits = predictions.mask_logits[0]
         geometry = dict(padded_size=(padded, padded), valid_size=valid_size, image_size=image_size,
                         score_threshold=self.score_threshold)
-        if command.task in ("referring", "reasoning"):
+        if command.task in TEXT_TASKS:
             found = postprocess(predictions.refer_logits[0], mask_logits, max_instances=1, **geometry)
             if len(found.scores) == 0:
                 state.target_id = 0

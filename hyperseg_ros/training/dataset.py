@@ -23,7 +23,6 @@ from hyperseg_ros.world.scene import Scene, draw_scene
 from hyperseg_ros.world.splits import sample_rng
 from hyperseg_ros.world.video import draw_clip
 
-TASKS = ("referring", "reasoning", "open_vocabulary", "visual_prompt")
 IMAGE_SIZES = ((320, 240), (320, 240), (384, 216), (256, 256), (240, 320), (160, 120))  # width, height
 VIDEO_WINDOW = 3  # consecutive frames per training clip: temporal latents and re-id across them
 
@@ -127,7 +126,7 @@ def _size(rng: np.random.Generator) -> tuple[int, int]:
 
 def image_batch(step: int, batch_size: int, task: str, tokenizer: PreTrainedTokenizerBase, config: HyperSegConfig,
                 no_match_rate: float = 0.2, split: str = "train") -> Batch:
-    """Batch `step` of still images for `task` (one of TASKS). Half the batches use the frame
+    """Batch `step` of still images for `task` (one of command.TASKS). Half the batches use the frame
     wording of the prompt (the session serves every image as a stream frame)."""
     video = bool(np.random.default_rng([step, 11]).random() < 0.5)
     scenes, commands = [], []

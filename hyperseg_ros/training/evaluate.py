@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from hyperseg_ros.command import TEXT_TASKS
 from hyperseg_ros.model import load_model
 from hyperseg_ros.model.session import SegmentationSession
 from hyperseg_ros.training.metrics import IoUAccumulator, MaskAP, identity_switches, j_and_f
@@ -155,7 +156,7 @@ def evaluate(session: SegmentationSession, split: str = "test", offset: int = 0,
     report: dict = {"split": split, "seed_offset": offset, "samples_per_task": samples, "clips_per_task": clips,
                     "frames_per_clip": frames}
     no_match: list[bool] = []
-    for task in ("referring", "reasoning"):
+    for task in TEXT_TASKS:
         acc, nm = ev.text_task(task, samples, no_match_rate=0.15)
         report[f"{task}_ciou"], report[f"{task}_giou"] = acc.ciou, acc.giou
         no_match += nm

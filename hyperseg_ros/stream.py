@@ -60,7 +60,6 @@ class StreamProcessor:
         self._lock = threading.Lock()
         self._pending: Command | None = None
         self._reset_requested = False
-        self._command: Command | None = None
         self._last: tuple[tuple[int, int], str, int] | None = None  # (h, w), frame_id, stamp_ns
         if params.categories:  # the default task answers frames until a command arrives; id ""
             self._pending = validate_command(Command(task="open_vocabulary", categories=tuple(params.categories)))
@@ -69,7 +68,7 @@ class StreamProcessor:
     def command(self) -> Command | None:
         """The command being answered (the pending one once it is applied)."""
         with self._lock:
-            return self._pending or self._command
+            return self._pending or self.session.command
 
     def apply_command(self, cmd: Command) -> Command:
         """Validate `cmd` (boxes/points against the last frame's size), give it an id if it has
@@ -108,16 +107,17 @@ class StreamProcessor:
             reset_requested, self._reset_requested = self._reset_requested, False
             last, self._last = self._last, (size, frame_id, int(stamp_ns))
         reason = None
+        command = self.session.command  # the session keeps the active command
         if pending is not None:
             self.session.set_command(pending)  # clears all temporal state
-            self._command, reason = pending, RESET_COMMAND
-        elif self._command is not None:
+            command, reason = self.session.command, RESET_COMMAND
+        elif command is not None:
             reason = RESET_REQUESTED if reset_requested else self._stream_break(last, size, frame_id, int(stamp_ns))
             if reason is not None:
                 self.session.reset()
-        if self._command is None:
+        if command is None:
             return None
-        return StreamOutput(self.session.process(image_rgb), self._command, reason)
+        return StreamOutput(self.session.process(image_rgb), command, reason)
 
     def _stream_break(self, last, size, frame_id: str, stamp_ns: int) -> str | None:
         """Why this frame does not continue the previous one, or None if it does."""

@@ -52,8 +52,8 @@ class TemporalState:
     tracker: IDOL track memory (open vocabulary ids).
     frame_index: frames processed since the last command or reset.
     region_tokens: [1, K, D_llm] tokens of the active visual prompt, taken from the first frame.
-    prompt_sum, prompt_frames: sum [1, N, D_llm] and count of earlier frames' pooled prompts
-        (global prompt aggregation).
+    prompt_sum: sum [1, N, D_llm] of the earlier frames' pooled prompts (global prompt aggregation;
+        their count is frame_index).
     target_id, next_target_id: the referring/reasoning target's id while it is found, and the next id.
     """
 
@@ -62,7 +62,6 @@ class TemporalState:
     frame_index: int = 0
     region_tokens: torch.Tensor | None = None
     prompt_sum: torch.Tensor | None = None
-    prompt_frames: int = 0
     target_id: int = 0
     next_target_id: int = 1
 
@@ -115,7 +114,7 @@ class SegmentationSession:
             # the prompts were drawn on this frame (the first one after the command)
             masks = [region_masks(command.boxes, command.points, inputs.image_size,
                                   model.config.vision_image_size, model.config.region_point_radius)]
-        history = (state.prompt_sum, state.prompt_frames) if self.global_prompt_aggregation else None
+        history = (state.prompt_sum, state.frame_index) if self.global_prompt_aggregation else None
         out = model(inputs.pyramid[None].to(device, dtype), inputs.vision[None].to(device, dtype), self._tokens,
                     temporal_latents=state.latents, region_masks=masks, region_tokens=state.region_tokens,
                     prompt_history=history, timings=timings)
@@ -126,7 +125,6 @@ class SegmentationSession:
         if self.global_prompt_aggregation:
             pooled = out.pooled_prompts
             state.prompt_sum = pooled if state.prompt_sum is None else state.prompt_sum + pooled
-            state.prompt_frames += 1
         instances = self._instances(out.predictions, inputs.valid_size, inputs.image_size,
                                     model.config.pyramid_image_size)
         state.frame_index += 1

@@ -18,7 +18,7 @@ from .hyperseg import HyperSeg
 from .multimodal_sequence import TokenBatch, build_token_batch
 from .postprocess import Detections, postprocess
 from .preprocess import preprocess_image
-from .region_prompt import region_masks
+from .region_prompt import region_points
 from .tracker import IdolTracker, TrackerMemory
 
 
@@ -109,14 +109,13 @@ class SegmentationSession:
         inputs = preprocess_image(image_rgb, model.config)
         timings["preprocess"] = (time.perf_counter() - start) * 1e3
 
-        masks = None
+        points = None
         if command.task == "visual_prompt" and state.region_tokens is None:
             # the prompts were drawn on this frame (the first one after the command)
-            masks = [region_masks(command.boxes, command.points, inputs.image_size,
-                                  model.config.vision_image_size, model.config.region_point_radius)]
+            points = [region_points(command.boxes, command.points, inputs.image_size, model.config)]
         history = (state.prompt_sum, state.frame_index) if self.global_prompt_aggregation else None
         out = model(inputs.pyramid[None].to(device, dtype), inputs.vision[None].to(device, dtype), self._tokens,
-                    temporal_latents=state.latents, region_masks=masks, region_tokens=state.region_tokens,
+                    temporal_latents=state.latents, region_points=points, region_tokens=state.region_tokens,
                     prompt_history=history, timings=timings)
 
         post_start = time.perf_counter()

@@ -7,12 +7,9 @@ import numpy as np
 from sensor_msgs.msg import RegionOfInterest
 
 from hyperseg_ros import mask_rle
-from hyperseg_ros.command import Command
+from hyperseg_ros.command import CATEGORY_TASKS, TEXT_TASKS, Command
 from hyperseg_ros.msg import Segmentation, SegmentedInstance
 from hyperseg_ros.stream import StreamOutput
-
-CATEGORY_TASKS = ("open_vocabulary",)
-TEXT_TASKS = ("referring", "reasoning")
 
 
 def _uint32_array(values: np.ndarray) -> array.array:

@@ -66,7 +66,6 @@ class StreamProcessor:
         self._lock = threading.Lock()
         self._pending: Command | None = None
         self._reset_requested = False
-        self._command: Command | None = None
         self._last: tuple[tuple[int, int], str, int] | None = None  # (h, w), frame_id, stamp_ns
         self._default: Command | None = None
         if params.categories:  # the default task answers frames until a command arrives; id ""
@@ -77,7 +76,7 @@ class StreamProcessor:
     def command(self) -> Command | None:
         """The command being answered (the pending one once it is applied)."""
         with self._lock:
-            return self._pending or self._command
+            return self._pending or self.session.command
 
     def apply_command(self, cmd: Command) -> Command:
         """Validate `cmd` (boxes/points against the last frame's size, for an early answer), give it
@@ -117,23 +116,24 @@ class StreamProcessor:
             reset_requested, self._reset_requested = self._reset_requested, False
             last, self._last = self._last, (size, frame_id, int(stamp_ns))
         reason = None
+        command = self.session.command  # the session keeps the active command
         if pending is not None:
             try:  # the prompts are drawn on this frame: they must lie inside it
                 pending = validate_command(pending, size)
             except CommandError as err:
                 if self.on_rejected is not None:
                     self.on_rejected(pending, err)
-                pending = self._default if self._command is None else None  # what was served goes on
+                pending = self._default if command is None else None  # what was served goes on
         if pending is not None:
             self.session.set_command(pending)  # clears all temporal state
-            self._command, reason = pending, RESET_COMMAND
-        elif self._command is not None:
+            command, reason = self.session.command, RESET_COMMAND
+        elif command is not None:
             reason = RESET_REQUESTED if reset_requested else self._stream_break(last, size, frame_id, int(stamp_ns))
             if reason is not None:
                 self._reset_session()
-        if self._command is None:
+        if command is None:
             return None
-        return StreamOutput(self.session.process(image_rgb), self._command, reason)
+        return StreamOutput(self.session.process(image_rgb), command, reason)
 
     def _reset_session(self) -> None:
         """Clear temporal state and track ids. A visual prompt's region tokens stay: they were taken

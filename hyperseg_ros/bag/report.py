@@ -24,6 +24,7 @@ from hyperseg_ros import image_codec, mask_rle
 from hyperseg_ros.bag.make_demo import GROUND_TRUTH_TOPIC
 from hyperseg_ros.bag.process import COMPRESSED, SEGMENTATION_COMMAND, SEGMENTATION_TOPIC, STRING, pick_image_topic
 from hyperseg_ros.bag.storage import read, stamp_ns, topics
+from hyperseg_ros.command import TEXT_TASKS
 from hyperseg_ros.overlay import render_overlay
 
 SEGMENTATION = "hyperseg_ros/msg/Segmentation"
@@ -108,7 +109,7 @@ def _outline(frame: np.ndarray, truth) -> np.ndarray:
 
 def describe(seg) -> str:
     """One line naming the command a Segmentation answers."""
-    what = seg.text if seg.task in ("referring", "reasoning") else ", ".join(seg.categories)
+    what = seg.text if seg.task in TEXT_TASKS else ", ".join(seg.categories)
     ident = f" [{seg.command_id}]" if seg.command_id else ""
     return f"{seg.task}{ident}: {what}" if what else f"{seg.task}{ident}"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..command import TEXT_TASKS
 from .config import HyperSegConfig
 from .multimodal_sequence import MASK, TokenBatch
 
@@ -37,7 +38,7 @@ class EntityRecognition(nn.Module):
 
     def prompt_embeddings(self, pooled: torch.Tensor, task: str) -> torch.Tensor:
         """pooled: [B, N, D_llm] -> E_P [B, N, d] through the projector of `task`."""
-        if task in ("referring", "reasoning"):
+        if task in TEXT_TASKS:
             return self.SEG_token_projector(pooled)
         if task == "open_vocabulary":
             return self.class_name_projector(pooled)

@@ -16,17 +16,17 @@ from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 from transformers import PreTrainedModel
 
+from ..command import TEXT_TASKS
 from .config import HyperSegConfig
 from .entity_recognition import EntityRecognition, aggregate_prompts
 from .fine_grained_perceiver import FineGrainedPerceiver
 from .multimodal_sequence import FINE_GRAINED, TokenBatch, splice_embeddings
 from .pyramid_encoder import PyramidEncoder
-from .region_prompt import region_sample_points, region_tokens
+from .region_prompt import region_tokens as sample_region_tokens
 from .segmentation_predictor import PredictorOutput, SegmentationPredictor
 from .vanilla_encoder import VanillaEncoder
 from .vllm import build_language_model, language_model_hidden_states
@@ -92,17 +92,15 @@ class HyperSeg(PreTrainedModel):
         # Every module initialises itself in its constructor (transformers sub-models included).
         pass
 
-    def _region_tokens(self, visual: torch.Tensor, region_masks: Sequence[np.ndarray]) -> torch.Tensor:
-        """visual [B, V, D]; region_masks: per sample [K_b, s, s] bool on the SigLIP input
+    def _region_tokens(self, visual: torch.Tensor, region_points: Sequence[Sequence[torch.Tensor]]) -> torch.Tensor:
+        """visual [B, V, D]; region_points: per sample K_b regions of sample points [n_k, 2]
         -> [B, K_max, D] (zeros past K_b)."""
         batch, _, width = visual.shape
-        k_max = max(len(m) for m in region_masks)
+        k_max = max(len(p) for p in region_points)
         out = visual.new_zeros((batch, k_max, width))
-        for b, masks in enumerate(region_masks):
-            if len(masks):
-                points = region_sample_points(np.asarray(masks, dtype=bool), self.config.vision_grid,
-                                              released=self.config.region_grid == "release")
-                out[b, : len(masks)] = region_tokens(visual[b], points)
+        for b, points in enumerate(region_points):
+            if len(points):
+                out[b, : len(points)] = sample_region_tokens(visual[b], points)
         return out
 
     def forward(
@@ -111,7 +109,7 @@ class HyperSeg(PreTrainedModel):
         vision_pixels: torch.Tensor,
         tokens: TokenBatch,
         temporal_latents: torch.Tensor | None = None,
-        region_masks: Sequence[np.ndarray] | None = None,
+        region_points: Sequence[Sequence[torch.Tensor]] | None = None,
         region_tokens: torch.Tensor | None = None,
         prompt_history: tuple[torch.Tensor, int] | None = None,
         timings: dict[str, float] | None = None,
@@ -122,14 +120,15 @@ class HyperSeg(PreTrainedModel):
         pyramid_pixels: [B, 3, S, S] (preprocess.ModelInput.pyramid); vision_pixels: [B, 3, s, s];
         tokens: TokenBatch of one task (multimodal_sequence.build_token_batch);
         temporal_latents: [B, L, P] from the previous frame's output, None = first frame;
-        region_masks: visual prompts, per sample [K_b, s, s] bool (region_prompt.region_masks);
-        region_tokens: [B, K, D_llm] precomputed instead of region_masks (reused across frames);
+        region_points: visual prompts, per sample K_b regions of SigLIP-grid sample points [n_k, 2]
+            (x, y) in [-1, 1] (region_prompt.region_points);
+        region_tokens: [B, K, D_llm] precomputed instead of region_points (reused across frames);
         prompt_history: (sum [B, N, D_llm], frames) of earlier pooled prompts for global aggregation;
         timings: filled with milliseconds per stage (pyramid_encoder, vanilla_encoder, perceiver, llm,
         predictor) when given.
         """
         features = self.encode_pyramid(pyramid_pixels, timings)
-        language = self.language(features, vision_pixels, tokens, temporal_latents, region_masks, region_tokens,
+        language = self.language(features, vision_pixels, tokens, temporal_latents, region_points, region_tokens,
                                  prompt_history, timings)
         predictions = self.segment(features, language, timings)
         return HyperSegOutput(predictions, language.temporal_latents, language.query_embeddings,
@@ -148,7 +147,7 @@ class HyperSeg(PreTrainedModel):
         vision_pixels: torch.Tensor,
         tokens: TokenBatch,
         temporal_latents: torch.Tensor | None = None,
-        region_masks: Sequence[np.ndarray] | None = None,
+        region_points: Sequence[Sequence[torch.Tensor]] | None = None,
         region_tokens: torch.Tensor | None = None,
         prompt_history: tuple[torch.Tensor, int] | None = None,
         timings: dict[str, float] | None = None,
@@ -161,9 +160,9 @@ class HyperSeg(PreTrainedModel):
         with _stage(timings, "perceiver", device):
             fine = self.fine_grained_perceiver(features, temporal_latents)
             if tokens.task == "visual_prompt" and region_tokens is None:
-                if region_masks is None:
-                    raise ValueError("a visual_prompt batch needs region_masks or region_tokens")
-                region_tokens = self._region_tokens(visual, region_masks)
+                if region_points is None:
+                    raise ValueError("a visual_prompt batch needs region_points or region_tokens")
+                region_tokens = self._region_tokens(visual, region_points)
         with _stage(timings, "llm", device):
             embeds = splice_embeddings(tokens, self.llm.get_input_embeddings()(tokens.input_ids), visual, fine,
                                        self.seg_query, region_tokens)
@@ -184,7 +183,7 @@ class HyperSeg(PreTrainedModel):
         with _stage(timings, "predictor", prompts.device):
             return self.predictor(
                 features, language.query_embeddings,
-                refer_embedding=prompts[:, :1] if task in ("referring", "reasoning") else None,
+                refer_embedding=prompts[:, :1] if task in TEXT_TASKS else None,
                 class_embeddings=prompts if task == "open_vocabulary" else None,
                 class_mask=prompt_mask if task == "open_vocabulary" else None,
                 region_embeddings=prompts if task == "visual_prompt" else None,

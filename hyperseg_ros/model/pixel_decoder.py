@@ -24,12 +24,51 @@ from transformers.models.mask2former.modeling_mask2former import (
 FEATURE_NAMES = ("res2", "res3", "res4", "res5")
 
 
+MAX_CACHED_SIZES = 16  # constant tensors kept per module (one per input size, dtype and device)
+
+
+def _constant(cache: dict, key, build):
+    """cache[key], built once by `build()` outside inference mode and autograd, so the same tensor
+    serves inference and training. A size-dependent constant, never a weight."""
+    if key not in cache:
+        if len(cache) >= MAX_CACHED_SIZES:
+            cache.clear()
+        with torch.inference_mode(False), torch.no_grad():
+            cache[key] = build()
+    return cache[key]
+
+
 class SinePositionEmbedding(Mask2FormerSinePositionEmbedding):
     """Normalised sine embedding computed in float32 and cast (as the release does), so that
-    bf16/fp16 inference gets the same positions as fp32. Output [B,2*num_position_features,H,W]."""
+    bf16/fp16 inference gets the same positions as fp32. Output [B,2*num_position_features,H,W].
+    Without a mask it depends only on the shape: built once per shape, dtype and device."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._cache: dict = {}
 
     def forward(self, shape, device, dtype, mask=None):
-        return super().forward(shape, device, torch.float32, mask).to(dtype)
+        if mask is not None:
+            return super().forward(shape, device, torch.float32, mask).to(dtype)
+        return _constant(self._cache, (tuple(shape), str(device), dtype),
+                         lambda: super(SinePositionEmbedding, self).forward(shape, device, torch.float32).to(dtype))
+
+
+class DeformableEncoder(Mask2FormerPixelDecoderEncoderOnly):
+    """transformers' multi-scale deformable encoder with its reference points built once per
+    feature size: they depend only on the sizes, since the valid ratios here are always 1 (no
+    padding mask, as released)."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self._cache: dict = {}
+
+    def get_reference_points(self, spatial_shapes_list, valid_ratios, device):
+        key = (tuple(tuple(int(v) for v in s) for s in spatial_shapes_list), tuple(valid_ratios.shape),
+               valid_ratios.dtype, str(device))
+        ones = lambda: torch.ones(valid_ratios.shape, dtype=valid_ratios.dtype, device=device)  # noqa: E731
+        return _constant(self._cache, key, lambda: Mask2FormerPixelDecoderEncoderOnly.get_reference_points(
+            spatial_shapes_list, ones(), device))
 
 
 def mask2former_config(
@@ -94,7 +133,7 @@ class PixelDecoder(nn.Module):
             nn.Sequential(nn.Conv2d(channels, hidden_dim, 1), nn.GroupNorm(groups, hidden_dim))
             for channels in in_channels[:0:-1]
         )
-        self.encoder = Mask2FormerPixelDecoderEncoderOnly(config)
+        self.encoder = DeformableEncoder(config)
         if num_points != 4:  # transformers hard-codes 4 sampling points per level
             for layer in self.encoder.layers:
                 layer.self_attn = Mask2FormerPixelDecoderEncoderMultiscaleDeformableAttention(

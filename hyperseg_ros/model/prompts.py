@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from ..command import TASKS
+
 SYSTEM = ("A chat between a curious user and an artificial intelligence assistant. "
           "The assistant gives helpful, detailed, and polite answers to the user's questions.")
 USER = " USER: "
@@ -66,5 +68,5 @@ def _words(text: str) -> set[str]:
 # Every word the templates use, so that a small word-level tokenizer can include them.
 TEMPLATE_WORDS: frozenset[str] = frozenset().union(*(
     _words(conversation(task, 2, 2, video))
-    for task in ("referring", "reasoning", "open_vocabulary", "visual_prompt") for video in (False, True)
+    for task in TASKS for video in (False, True)
 )) - {"[", "]", "seg", "<", "|", ">", "endoftext"}

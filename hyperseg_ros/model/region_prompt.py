@@ -97,14 +97,25 @@ def _released_cells(mask: np.ndarray, grid: int) -> np.ndarray:
     return (2.0 * cells.flip(1) - 1.0).numpy().astype(np.float32)
 
 
-def region_tokens(visual: torch.Tensor, points: Sequence[np.ndarray]) -> torch.Tensor:
+def region_points(boxes: Sequence[Sequence[float]], points: Sequence[Sequence[float]],
+                  image_size: tuple[int, int], config) -> list[torch.Tensor]:
+    """What the model takes for a visual prompt: boxes (x, y, w, h) then points (x, y) in image
+    pixels of a `image_size` (height, width) image -> per region the sample points [n_k, 2] float32
+    (x, y) in [-1, 1] on the SigLIP grid, by the model's conventions. config: HyperSegConfig."""
+    masks = region_masks(boxes, points, image_size, config.vision_image_size, config.region_point_radius,
+                         released=config.image_resize == "pil")
+    return [torch.from_numpy(p) for p in region_sample_points(masks, config.vision_grid,
+                                                               released=config.region_grid == "release")]
+
+
+def region_tokens(visual: torch.Tensor, points: Sequence[torch.Tensor | np.ndarray]) -> torch.Tensor:
     """visual: projected SigLIP tokens [V = g*g, D] of one image; points: per region [n_k, 2] (x, y)
     in [-1, 1] -> region tokens [K, D] (mean of bilinear samples)."""
     grid = int(round(visual.shape[0] ** 0.5))
     feature_map = visual.transpose(0, 1).reshape(1, -1, grid, grid)  # [1, D, g, g]
     tokens = []
     for p in points:
-        where = torch.from_numpy(p).to(visual.device, visual.dtype).view(1, 1, -1, 2)
+        where = torch.as_tensor(p).to(visual.device, visual.dtype).view(1, 1, -1, 2)
         sampled = F.grid_sample(feature_map, where, mode="bilinear", align_corners=True)  # [1, D, 1, n]
         tokens.append(sampled[0, :, 0].mean(dim=-1))
     return torch.stack(tokens) if tokens else visual.new_zeros((0, visual.shape[1]))

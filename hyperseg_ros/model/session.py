@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..command import Command, validate_command
+from ..command import TEXT_TASKS, Command, validate_command
 from .hyperseg import HyperSeg, LanguageOutput
 from .multimodal_sequence import TokenBatch, build_token_batch
 from .postprocess import Detections, postprocess
 from .preprocess import preprocess_image
-from .region_prompt import region_masks
+from .region_prompt import region_points
 from .tracker import IdolTracker, TrackerMemory
 
 
@@ -65,8 +65,8 @@ class TemporalState:
     tracker: IDOL track memory (open vocabulary ids).
     frame_index: frames processed since the last command or reset.
     region_tokens: [1, K, D_llm] tokens of the active visual prompt, taken from the first frame.
-    prompt_sum, prompt_frames: sum [1, N, D_llm] and count of earlier frames' pooled prompts
-        (global prompt aggregation).
+    prompt_sum, prompt_frames: sum [1, N, D_llm] and count of the earlier language passes' pooled
+        prompts (global prompt aggregation; fewer than frame_index between language passes).
     target_id, next_target_id: the referring/reasoning target's id while it is found, and the next id.
     """
 
@@ -147,15 +147,13 @@ class SegmentationSession:
                 state.tracker, state.target_id, state.next_target_id = ids
                 language_pass = True
         if language_pass:
-            masks = None
+            points = None
             if command.task == "visual_prompt" and state.region_tokens is None:
                 # the prompts were drawn on this frame (the first one after the command)
-                masks = [region_masks(command.boxes, command.points, inputs.image_size,
-                                      model.config.vision_image_size, model.config.region_point_radius,
-                                      released=model.config.image_resize == "pil")]
+                points = [region_points(command.boxes, command.points, inputs.image_size, model.config)]
             history = (state.prompt_sum, state.prompt_frames) if self.global_prompt_aggregation else None
             language = model.language(features, inputs.vision[None].to(device, dtype), self._tokens,
-                                      temporal_latents=state.latents, region_masks=masks,
+                                      temporal_latents=state.latents, region_points=points,
                                       region_tokens=state.region_tokens, prompt_history=history, timings=timings)
             state.language, state.language_frame = language, state.frame_index
             state.latents = language.temporal_latents
@@ -183,7 +181,7 @@ class SegmentationSession:
         geometry = dict(padded_size=(padded, padded), valid_size=valid_size, image_size=image_size,
                         score_threshold=self.score_threshold,
                         scores_at_image_resolution=self.model.config.scores_at == "image")
-        if command.task in ("referring", "reasoning"):
+        if command.task in TEXT_TASKS:
             if self.model.config.answer_always:  # the release answers with its top-1 mask, whatever its score
                 geometry["score_threshold"] = 0.0
             found = postprocess(predictions.refer_logits[0], mask_logits, max_instances=1, **geometry)

@@ -27,19 +27,15 @@ class Track:
 
 @dataclass
 class TrackerMemory:
-    """tracks: id (>= 1) -> Track, in creation order; next_id: id the next new track gets;
-    backdrops: input indices of the last frame's backdrops (unmatched, below the new-track score, not
-    a duplicate of a better detection); IDOL never matches against them, they are for diagnostics."""
+    """tracks: id (>= 1) -> Track, in creation order; next_id: id the next new track gets."""
 
     tracks: dict[int, Track] = field(default_factory=dict)
     next_id: int = 1
-    backdrops: list[int] = field(default_factory=list)
 
     def reset(self) -> None:
         """Forget every track and restart ids at 1 (new command, new stream)."""
         self.tracks.clear()
         self.next_id = 1
-        self.backdrops = []
 
 
 def mask_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -116,13 +112,7 @@ class IdolTracker:
             if i not in assigned and scores[i] > start_score:
                 assigned[i] = memory.next_id
                 memory.next_id += 1
-        # Unassigned detections get 0: backdrops, or duplicates (IoU >= nms_post with a better one).
-        memory.backdrops = sorted(
-            order[i]
-            for i in kept
-            if i not in assigned and all(ious[i][j] < self.nms_post for j in kept if j < i)
-        )
-
+        # Unassigned detections keep id 0: backdrops, or duplicates (IoU >= nms_post with a better one).
         for i, track_id in assigned.items():
             track = memory.tracks.get(track_id)
             if track is None:

@@ -20,13 +20,12 @@ from transformers import PreTrainedTokenizerBase
 from hyperseg_ros.model.config import HyperSegConfig
 from hyperseg_ros.model.multimodal_sequence import TokenBatch, build_token_batch
 from hyperseg_ros.model.preprocess import preprocess_image
-from hyperseg_ros.model.region_prompt import region_masks
+from hyperseg_ros.model.region_prompt import region_points
 from hyperseg_ros.world.commands import WorldCommand, sample_command
 from hyperseg_ros.world.scene import Scene, draw_scene, random_image_size
 from hyperseg_ros.world.splits import sample_rng
 from hyperseg_ros.world.video import draw_clip
 
-TASKS = ("referring", "reasoning", "open_vocabulary", "visual_prompt")
 VIDEO_WINDOW = 3  # consecutive frames per training clip: temporal latents and re-id across them
 
 
@@ -52,11 +51,11 @@ class Batch:
     pyramid: torch.Tensor  # [B, 3, S, S]
     vision: torch.Tensor  # [B, 3, s, s]
     tokens: TokenBatch
-    region_masks: list[np.ndarray] | None  # per sample [K, s, s] bool (visual prompts)
+    region_points: list[list[torch.Tensor]] | None  # per sample and region [n, 2] (visual prompts)
     targets: list[Target]
 
     def to(self, device) -> Batch:
-        return Batch(self.pyramid.to(device), self.vision.to(device), self.tokens.to(device), self.region_masks,
+        return Batch(self.pyramid.to(device), self.vision.to(device), self.tokens.to(device), self.region_points,
                      [t.to(device) for t in self.targets])
 
 
@@ -118,8 +117,8 @@ def make_batch(frames: list[Scene], commands: list[WorldCommand], tokenizer: Pre
                               boxes_of(grid)))
     region = None
     if commands[0].command.task == "visual_prompt":
-        region = [region_masks(wc.command.boxes, wc.command.points, (s.height, s.width), config.vision_image_size,
-                               config.region_point_radius) for wc, s in zip(commands, prompts_from or frames)]
+        region = [region_points(wc.command.boxes, wc.command.points, (s.height, s.width), config)
+                  for wc, s in zip(commands, prompts_from or frames)]
     tokens = build_token_batch(tokenizer, config, [wc.command for wc in commands], video=video)
     return Batch(torch.stack([i.pyramid for i in inputs]), torch.stack([i.vision for i in inputs]), tokens, region,
                  targets)
@@ -137,7 +136,7 @@ def _scenes(batch_size: int, commands_per_scene: int) -> int:
 
 def image_batch(step: int, batch_size: int, task: str, tokenizer: PreTrainedTokenizerBase, config: HyperSegConfig,
                 no_match_rate: float = 0.2, split: str = "train", commands_per_scene: int = 1) -> Batch:
-    """Batch `step` of still images for `task` (one of TASKS): batch_size / commands_per_scene
+    """Batch `step` of still images for `task` (one of command.TASKS): batch_size / commands_per_scene
     scenes, each with commands_per_scene commands. Half the batches use the frame wording of the
     prompt (the session serves every image as a stream frame)."""
     video = bool(np.random.default_rng([step, 11]).random() < 0.5)

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 
+from hyperseg_ros.command import REGION_TASKS, TEXT_TASKS
 from hyperseg_ros.model.segmentation_predictor import PredictorOutput
 from hyperseg_ros.training.dataset import Target
 
@@ -36,12 +37,12 @@ class LossWeights:
     rank: float = 2.0
 
 
-SINGLE_ANSWER_TASKS = ("referring", "reasoning", "visual_prompt")
+SINGLE_ANSWER_TASKS = (*TEXT_TASKS, *REGION_TASKS)
 
 
 def prompt_logits(pred: PredictorOutput, task: str) -> torch.Tensor:
     """The task's prompt logits as [B, Q, N] (-inf where a prompt is padding)."""
-    if task in ("referring", "reasoning"):
+    if task in TEXT_TASKS:
         return pred.refer_logits.unsqueeze(-1)
     if task == "open_vocabulary":
         return pred.class_logits

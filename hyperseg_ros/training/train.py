@@ -90,7 +90,7 @@ def _frame_losses(model: HyperSeg, kind: str, frames: list, weights: LossWeights
     for batch in frames:
         batch = batch.to(device)
         out = model(batch.pyramid, batch.vision, batch.tokens, temporal_latents=latents,
-                    region_masks=batch.region_masks if region_tokens is None else None, region_tokens=region_tokens)
+                    region_points=batch.region_points if region_tokens is None else None, region_tokens=region_tokens)
         losses, matches = segmentation_loss(out.predictions, task, batch.targets, weights)
         if previous is not None:
             embed, targets, prev_matches = previous

@@ -73,7 +73,6 @@ POLITE = ("please", "kindly", "thanks", "thank you")
 FILLERS = ("um", "uh", "okay", "so", "hmm", "well", "now", "just")
 UNKNOWN = ("robot", "buddy", "quickly", "yeah", "erm", "thingamajig", "over", "there", "mate", "asap",
            "hurry", "carefully", "hey")  # deliberately outside the vocabulary: the model must ignore them
-OV_LEADING = ("", "segment", "find all", "show me every", "detect")
 
 
 @dataclass(frozen=True)

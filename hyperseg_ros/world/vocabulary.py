@@ -4,7 +4,6 @@ words (they become the tokenizer's unknown token)."""
 from __future__ import annotations
 
 import re
-from types import ModuleType
 
 from hyperseg_ros.world import commands
 from hyperseg_ros.world.scene import COLOURS, SHAPES, SIZES
@@ -24,19 +23,26 @@ def words_in(value) -> set[str]:
     return set()
 
 
-def module_words(module: ModuleType) -> set[str]:
-    """Words of a module's public constants (strings and containers of strings)."""
-    return set().union(*(words_in(v) for k, v in vars(module).items() if not k.startswith("_")))
+# The phrasing tables of world/commands.py whose words the commands use, named one by one: a
+# constant added there for another purpose must not change the tokenizer (and so the weights' rows).
+PHRASING = (commands.POSITIONS, commands.POSITION_PHRASES, commands.SUPERLATIVES, commands.RELATIONS,
+            commands.NOUNS, commands.CORNER_WORDS, commands.COLOUR_KNOWLEDGE, commands.SHAPE_KNOWLEDGE,
+            commands.REASONING_TEMPLATES, commands.REASONING_PROPERTIES, commands.LEADING, commands.POLITE,
+            commands.FILLERS)
+# Words of an open-vocabulary phrasing ("find all", "show me every", "detect") that no command uses
+# any more. The shipped tokenizer (models/hyperseg-world) has them and the shipped weights index its
+# rows, so they stay until the model is retrained with a new tokenizer.
+RETIRED_WORDS = ("all", "detect", "every")
 
 
 def world_words() -> list[str]:
     """Sorted words of the world: names, descriptions, reasoning clues, operator phrasing."""
-    words = words_in([SHAPES, list(COLOURS), list(SIZES)]) | module_words(commands)
+    words = words_in([SHAPES, list(COLOURS), list(SIZES), *PHRASING, RETIRED_WORDS])
     return sorted(words - words_in(commands.UNKNOWN))
 
 
 def vocabulary() -> list[str]:
     """World words plus the words of the model's prompt templates (hyperseg_ros.model.prompts)."""
-    from hyperseg_ros.model import prompts
+    from hyperseg_ros.model.prompts import TEMPLATE_WORDS
 
-    return sorted(set(world_words()) | module_words(prompts))
+    return sorted(set(world_words()) | TEMPLATE_WORDS)

@@ -10,7 +10,7 @@ from hyperseg_ros.model.config import HyperSegConfig
 from hyperseg_ros.model.hyperseg import HyperSeg
 from hyperseg_ros.model.multimodal_sequence import build_token_batch
 from hyperseg_ros.model.preprocess import preprocess_image
-from hyperseg_ros.model.region_prompt import region_masks
+from hyperseg_ros.model.region_prompt import region_points
 
 COMMANDS = {
     "referring": [Command("referring", "the red circle"), Command("referring", "blue star on the left")],
@@ -28,8 +28,7 @@ def _batch(model, tokenizer, task):
     inputs = [preprocess_image(im, cfg) for im in images]
     commands = COMMANDS[task]
     tokens = build_token_batch(tokenizer, cfg, commands)
-    masks = [region_masks(c.boxes, c.points, im.shape[:2], cfg.vision_image_size, cfg.region_point_radius)
-             for c, im in zip(commands, images)]
+    masks = [region_points(c.boxes, c.points, im.shape[:2], cfg) for c, im in zip(commands, images)]
     return (torch.stack([i.pyramid for i in inputs]), torch.stack([i.vision for i in inputs]), tokens,
             masks if task == "visual_prompt" else None)
 
@@ -41,7 +40,7 @@ def test_forward_shapes(tiny, task):
     pyramid, vision, tokens, masks = _batch(model, tokenizer, task)
     timings = {}
     with torch.inference_mode():
-        out = model(pyramid, vision, tokens, region_masks=masks, timings=timings)
+        out = model(pyramid, vision, tokens, region_points=masks, timings=timings)
     p = out.predictions
     q, stride4 = cfg.num_mask_tokens, cfg.pyramid_image_size // 4
     d = cfg.predictor_config["hidden_dim"]
@@ -91,7 +90,7 @@ def test_gradients_reach_every_trainable_module(tiny):
     torch.manual_seed(1)
     for task in COMMANDS:
         pyramid, vision, tokens, masks = _batch(model, tokenizer, task)
-        out = model(pyramid, vision, tokens, region_masks=masks,
+        out = model(pyramid, vision, tokens, region_points=masks,
                     temporal_latents=torch.randn(2, model.config.num_fine_grained_tokens, model.config.perceiver_dim))
         p = out.predictions
         terms = [out.temporal_latents]

@@ -20,7 +20,7 @@ from hyperseg_ros.model.entity_recognition import EntityRecognition
 from hyperseg_ros.model.multimodal_sequence import FINE_GRAINED, build_token_batch, splice_embeddings
 from hyperseg_ros.model.postprocess import postprocess
 from hyperseg_ros.model.preprocess import preprocess_image
-from hyperseg_ros.model.region_prompt import region_masks
+from hyperseg_ros.model.region_prompt import region_masks, region_points
 from hyperseg_ros.model.session import SegmentationSession
 from hyperseg_ros.model.vllm import language_model_hidden_states
 
@@ -77,7 +77,8 @@ def run_stages(model, tokenizer, reference, image, frame, prefix, command, laten
         masks = region_masks(command.boxes, command.points, inputs.image_size, config.vision_image_size,
                              config.region_point_radius, released=True)
         assert np.array_equal(masks[0], reference[f"{prefix}.region_mask"].numpy().astype(bool))
-        region = model._region_tokens(visual, [masks])
+        region = model._region_tokens(visual, [region_points(command.boxes, command.points, inputs.image_size,
+                                                             config)])
         close(f"{prefix} region token", region, reference[f"{prefix}.region_tokens"])
     tokens = build_token_batch(tokenizer, config, [command], video=True)
     embeds = splice_embeddings(tokens, model.llm.get_input_embeddings()(tokens.input_ids), visual, fine,

@@ -146,9 +146,9 @@ def test_global_prompt_aggregation_pools_over_frames(tiny):
     plain = _session(tiny, command, llm_every_n_frames=1)
     first_pooled, first_plain = pooled.process(frame(0)), plain.process(frame(0))
     assert _signature(first_pooled) == _signature(first_plain)  # one frame: nothing to pool yet
-    assert pooled.state.prompt_frames == 1
+    assert pooled.state.frame_index == 1
     second_pooled, second_plain = pooled.process(frame(1)), plain.process(frame(1))
-    assert pooled.state.prompt_frames == 2 and pooled.state.prompt_sum.shape[:2] == (1, 1)
+    assert pooled.state.frame_index == 2 and pooled.state.prompt_sum.shape[:2] == (1, 1)
     assert second_pooled.instances[0].score != second_plain.instances[0].score
 
 

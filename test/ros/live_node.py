@@ -19,7 +19,9 @@ from diagnostic_msgs.msg import DiagnosticArray
 from hyperseg_ros.msg import Segmentation, SegmentationCommand
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
+from rcl_interfaces.srv import SetParameters
 from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header, String
@@ -96,6 +98,7 @@ class Client:
         self.reset_client = self.node.create_client(Trigger, "hyperseg_perception/reset")
         self.change_state_client = self.node.create_client(ChangeState, "hyperseg_perception/change_state")
         self.get_state_client = self.node.create_client(GetState, "hyperseg_perception/get_state")
+        self.set_parameters_client = self.node.create_client(SetParameters, "hyperseg_perception/set_parameters")
 
     def spin_until(self, predicate, timeout_s: float, what: str, node: NodeProcess | None = None):
         deadline = time.monotonic() + timeout_s
@@ -149,6 +152,11 @@ class Client:
         the node's change_state service; True when it succeeded. Loading a model takes a while."""
         request = ChangeState.Request(transition=Transition(label=transition))
         return self._call(self.change_state_client, request, node, f"change_state {transition}").success
+
+    def set_parameter(self, node: NodeProcess, name: str, value) -> bool:
+        """Set one of the node's parameters over its set_parameters service; True when accepted."""
+        request = SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
+        return self._call(self.set_parameters_client, request, node, "set_parameters").results[0].successful
 
     def first_answer(self, node: NodeProcess, make_frame, start: int = 0) -> tuple[int, Segmentation]:
         """Best-effort frames may be lost right after discovery: publish make_frame(start),

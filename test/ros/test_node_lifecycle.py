@@ -70,7 +70,14 @@ def test_transitions_over_the_lifecycle_services(start_node, client, model_dir):
     assert rss_served - rss_cleaned > 0.8 * weights_mb, (rss_served, rss_cleaned, weights_mb)
 
     assert client.change_state(node, "configure") and client.change_state(node, "activate")
-    _assert_serves(client, node, i)
+    i = _assert_serves(client, node, i)
+    # parameters are read at configure: refused while configured, taken by the next configure
+    assert not client.set_parameter(node, "categories", ["circle"])
+    assert client.change_state(node, "deactivate") and client.change_state(node, "cleanup")
+    assert client.set_parameter(node, "categories", ["circle"])
+    assert client.change_state(node, "configure") and client.change_state(node, "activate")
+    i, answer = client.first_answer(node, image, start=i + QUIET_FRAMES)
+    assert list(answer.categories) == ["circle"] and _circle_iou(answer, i) > 0.5
     # an impossible transition is refused and changes nothing
     assert not client.change_state(node, "configure") and client.lifecycle_state(node) == "active"
     assert np.isfinite(float(client.latest_diagnostics()["process_rss_mb"]))

@@ -31,7 +31,7 @@ def test_targets_match_the_scene():
             assert ((t.masks >= 0) & (t.masks <= 1)).all()
             assert (t.labels < batch.tokens.num_prompts).all()
         if task == "visual_prompt":
-            assert all(m.shape[0] == 1 and m.any() for m in batch.region_masks)
+            assert all(len(p) == 1 and len(p[0]) > 0 for p in batch.region_points)
 
 
 def test_instances_follow_the_command():

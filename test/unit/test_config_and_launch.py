@@ -70,7 +70,13 @@ def test_launch_sets_the_fast_dds_profile_and_the_package_installs_what_it_uses(
     text = LAUNCH.read_text()
     assert "FASTDDS_DEFAULT_PROFILES_FILE" in text and "fastdds_shm.xml" in text
     cmake = (ROOT / "CMakeLists.txt").read_text()
-    assert "scripts/perception_node" in cmake and re.search(r"install\(DIRECTORY launch config", cmake)
+    assert re.search(r"install\(DIRECTORY launch config", cmake)
+    # the executables are setup.py's console scripts, installed where `ros2 run` and a venv look
+    assert "setup.py -q egg_info" in cmake and "install_scripts" in cmake
+    assert "DESTINATION lib/${PROJECT_NAME}" in cmake and "DESTINATION bin" in cmake
+    setup_py = (ROOT / "setup.py").read_text()
+    for entry in ("perception_node = hyperseg_ros.perception_node:main", "hyperseg_bag = hyperseg_ros.bag:main"):
+        assert entry in setup_py
     assert (ROOT / "config" / "fastdds_shm.xml").is_file()
 
 

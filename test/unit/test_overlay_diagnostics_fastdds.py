@@ -49,6 +49,18 @@ def test_diagnostics_account_for_every_frame():
     assert float(values["latency_p50_ms"]) == 20.0 and float(values["process_rss_mb"]) > 0
     assert (values["model"], values["device"]) == ("tiny", "cpu")
     assert status.level == DiagnosticStatus.WARN  # input was rejected
+    assert values["lifecycle_state"] == "active"
+
+
+def test_diagnostics_report_the_lifecycle_state():
+    stats = StreamStats()
+    stats.count_received()
+    stats.count_processed(5.0)
+    (active,) = diagnostic_array(_time(), stats.snapshot(), "n", "cpu", "tiny", "cpu").status
+    assert active.level == DiagnosticStatus.OK
+    (inactive,) = diagnostic_array(_time(), stats.snapshot(), "n", "", "", "", lifecycle_state="inactive").status
+    assert inactive.level == DiagnosticStatus.WARN and inactive.message.startswith("inactive")
+    assert {kv.key: kv.value for kv in inactive.values}["lifecycle_state"] == "inactive"
 
 
 def _time():

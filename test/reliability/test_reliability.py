@@ -28,7 +28,6 @@ from hyperseg_ros.command import Command, CommandLimits
 from hyperseg_ros.image_codec import rgb_to_compressed, rgb_to_image
 from hyperseg_ros.model import load_model
 from hyperseg_ros.model.session import SegmentationSession
-from hyperseg_ros.perception_node import WORLD_CATEGORIES
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from test_compressed_bomb import jpeg_bomb, png_bomb  # noqa: E402
@@ -226,8 +225,8 @@ def test_malformed_images_are_rejected_with_their_reason(start_node, client, pro
     node = start_node()
     client.wait_for_node(node)
     good = Good(client, node)
-    check_reference_against_the_model(good.reference, model_dir,
-                                      Command(task="open_vocabulary", categories=tuple(WORLD_CATEGORIES)))
+    check_reference_against_the_model(good.reference, model_dir,  # the default task, as the node serves it
+                                      Command(task="open_vocabulary", categories=tuple(good.reference.categories)))
     kinds = probe.setdefault("kinds", {})
     for kind, msg, reason in RAW_IMAGES:
         assert _reject_and_recover(client, node, good, lambda m=msg: client.image_pub.publish(m),

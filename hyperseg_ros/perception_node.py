@@ -220,12 +220,19 @@ class PerceptionNode(LifecycleNode):
             return
         slot.put(Frame(payload=msg, stamp_ns=_stamp_ns(msg.header), frame_id=msg.header.frame_id))
 
-    def _log(self, kind: str, text: str, level: str = "warn") -> None:
+    def _log(self, kind: str, text: str, level: str = "warning") -> None:
         """One line per kind every WARN_PERIOD_S (rclpy throttles per call site, not per kind)."""
         held = self._throttle.allow(kind)
-        if held is not None:
-            suffix = f" ({held} more like it in the last {WARN_PERIOD_S:.0f} s)" if held else ""
-            getattr(self.get_logger(), level)(text + suffix)
+        if held is None:
+            return
+        text += f" ({held} more like it in the last {WARN_PERIOD_S:.0f} s)" if held else ""
+        logger = self.get_logger()  # one call site per severity: rclpy fixes it per call site
+        if level == "info":
+            logger.info(text)
+        elif level == "error":
+            logger.error(text)
+        else:
+            logger.warning(text)
 
     def _reject_image(self, err: ImageError) -> None:
         self.stats.count_rejected(err.reason)
@@ -283,7 +290,7 @@ class PerceptionNode(LifecycleNode):
         since = now - max(self._image_at or 0.0, self._matched_at)
         silent = since >= float(self.params["image_silence_warn_s"])
         if silent and not self._silence_warned:
-            self.get_logger().warn(f"{publishers} image publisher(s) matched on {subs[0].topic_name} but no image "
+            self.get_logger().warning(f"{publishers} image publisher(s) matched on {subs[0].topic_name} but no image "
                                    f"for {since:.0f} s: check the publisher's QoS and Fast DDS profile (README)")
         self._silence_warned = silent
         return ImageInput(publishers, since, silent)

@@ -28,7 +28,6 @@ from hyperseg_ros.command import Command, CommandLimits
 from hyperseg_ros.image_codec import rgb_to_compressed, rgb_to_image
 from hyperseg_ros.model import load_model
 from hyperseg_ros.model.session import SegmentationSession
-from hyperseg_ros.perception_node import WORLD_CATEGORIES
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from test_compressed_bomb import jpeg_bomb, png_bomb  # noqa: E402
@@ -45,6 +44,20 @@ def good_header(k: int):
     return header(0, t0_s=5000 + 10 * k)
 
 
+def answer_of(client: Client, node: NodeProcess, msg, every_s: float = 3.0):
+    """Publish `msg` until its answer comes (found by stamp). A reliable image published right after
+    a burst can sit undelivered until the next publish (measured; see the note of item 12), so the
+    frame is sent again after `every_s` rather than waiting out the answer timeout."""
+    deadline = time.monotonic() + ANSWER_TIMEOUT_S
+    while True:
+        client.image_pub.publish(msg)
+        try:
+            return client.answer_to(msg.header.stamp, node, timeout_s=every_s)
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+
+
 def instances(answer):
     return [(i.id, i.label, i.class_id, round(i.score, 5), list(i.mask_rle)) for i in answer.instances]
 
@@ -58,9 +71,7 @@ class Good:
 
     def send(self):
         self.k += 1
-        h = good_header(self.k)
-        self.client.image_pub.publish(self.make(h))
-        return self.client.answer_to(h.stamp, self.node)
+        return answer_of(self.client, self.node, self.make(good_header(self.k)))
 
     def check(self) -> bool:
         answer = self.send()
@@ -214,8 +225,8 @@ def test_malformed_images_are_rejected_with_their_reason(start_node, client, pro
     node = start_node()
     client.wait_for_node(node)
     good = Good(client, node)
-    check_reference_against_the_model(good.reference, model_dir,
-                                      Command(task="open_vocabulary", categories=tuple(WORLD_CATEGORIES)))
+    check_reference_against_the_model(good.reference, model_dir,  # the default task, as the node serves it
+                                      Command(task="open_vocabulary", categories=tuple(good.reference.categories)))
     kinds = probe.setdefault("kinds", {})
     for kind, msg, reason in RAW_IMAGES:
         assert _reject_and_recover(client, node, good, lambda m=msg: client.image_pub.publish(m),
@@ -338,8 +349,7 @@ def test_size_frame_id_and_stamps_change_every_frame(start_node, client, probe):
     for i in range(n):
         h = header(i, frame_id=f"cam{i % 2}", t0_s=20_000 + (7 if i % 3 == 0 else -7) * i)
         height, width = sizes[i % 3]
-        client.image_pub.publish(rgb_to_image(scene(i, height=height, width=width), header=h))
-        answer = client.answer_to(h.stamp, node)
+        answer = answer_of(client, node, rgb_to_image(scene(i, height=height, width=width), header=h))
         assert (answer.height, answer.width, answer.header.frame_id) == (height, width, f"cam{i % 2}")
     cleared = node.log().count("temporal state cleared")
     probe.update(frames=n, all_answered=True, state_cleared_info_lines=cleared)
@@ -409,7 +419,7 @@ def test_sigterm_during_start_up(ros_env, model_dir, tmp_path, probe, after_s):
                                                         "device": "cpu"})
     time.sleep(after_s)  # bounded: the point is to land somewhere inside start-up
     code = node.stop(signal.SIGTERM)
-    log = node.log()
+    log = node.log_path.read_text(errors="replace")
     probe.update(after_s=after_s, exit_code=code, traceback="Traceback" in log, error_lines=log.count("[ERROR]"))
     assert code == 0 and "Traceback" not in log and "[ERROR]" not in log, log[-3000:]
 
@@ -452,7 +462,7 @@ def test_broken_models_are_refused_with_the_file_named(ros_env, model_dir, tmp_p
                 break
             time.sleep(0.1)
         code = node.stop()
-        log = node.log()
+        log = node.log_path.read_text(errors="replace")
         probe[kind] = {"exit_code": code, "seconds": round(time.monotonic() - start, 1), "peak_rss_mb": round(peak),
                        "names_it": expected in log and str(path) in log}
         assert code != 0 and probe[kind]["names_it"] and peak < 2000, (kind, log[-2000:])

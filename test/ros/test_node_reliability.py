@@ -33,12 +33,14 @@ def test_sigterm_during_start_up_exits_0(ros_env, model_dir, tmp_path):
     # ROS is initialised and torch is being loaded: the middle of start-up
     _wait(lambda: "libtorch" in maps.read_text(), DISCOVERY_TIMEOUT_S, "torch to be loading", node)
     code = node.stop(signal.SIGTERM)
-    log = node.log()
+    log = node.log_path.read_text(errors="replace")
     assert code == 0 and "Traceback" not in log and "[ERROR]" not in log, log[-3000:]
 
 
-def test_warnings_per_kind_quiet_changes_silent_publishers_and_a_clean_stop(start_node, client):
-    node = start_node(score_threshold=0.0, diagnostics_period_s=0.2, image_silence_warn_s=1.0)
+def test_warnings_per_kind_quiet_changes_silent_publishers_and_a_clean_stop(start_node, reliable_client):
+    client = reliable_client  # every frame arrives: the counts below are exact
+    node = start_node(score_threshold=0.0, diagnostics_period_s=0.2, image_silence_warn_s=1.0,
+                      image_reliability="reliable")
     client.wait_for_node(node)
 
     # matched but silent: our image publisher is matched and has sent nothing yet
@@ -64,18 +66,24 @@ def test_warnings_per_kind_quiet_changes_silent_publishers_and_a_clean_stop(star
         "encoding", "size_mismatch", "empty"}, warned
 
     # a stream whose size changes every frame: state is cleared each time, but not logged each time
-    for k in range(8):
-        j = i + 1 + k
-        client.image_pub.publish(image(j, height=120 if k % 2 else 90, width=160 if k % 2 else 120))
-        client.answer_to(header(j).stamp, node)
-    assert node.log().count("temporal state cleared: image_size_changed") <= 2
+    def flipping(n):
+        return image(n, height=120 if n % 2 else 90, width=160 if n % 2 else 120)
+
+    started, sizes, j = time.monotonic(), [], i + 1
+    for _ in range(8):  # re-sent until answered (a reliable frame can wait for the next publish)
+        j, answer = client.first_answer(node, flipping, start=j)
+        sizes.append(answer.height)
+        j += 1
+    changes = sum(a != b for a, b in zip(sizes, sizes[1:]))
+    lines = node.log().count("temporal state cleared: image_size_changed")
+    assert changes >= 4 and lines < changes and lines <= 1 + (time.monotonic() - started) / 2.0, (changes, lines)
 
     # stopped while frames stream in: exit 0, no ERROR, every frame accounted for
     for k in range(30):
         client.image_pub.publish(image(i + 20 + k))
         client.executor.spin_once(timeout_sec=0.01)
     assert node.stop(signal.SIGINT) == 0
-    log = node.log()
+    log = node.log_path.read_text(errors="replace")
     assert "[ERROR]" not in log and "Traceback" not in log, log[-3000:]
     counts = _final_counts(log)
     assert counts["frames_received"] == counts["frames_processed"] + counts["frames_dropped"] + counts["frames_rejected"]

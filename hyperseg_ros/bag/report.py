@@ -91,11 +91,9 @@ def judge(truth, seg) -> dict:
 def _verdict(verdict: dict) -> str:
     if verdict["targets"] == 0:
         return "ground truth: no target on this frame" + ("" if verdict["instances"] == 0 else " (something shown)")
-    found = ", ".join(f"target {t} -> #{verdict['ids'][t]} IoU {verdict['ious'][t]:.2f}" for t in verdict["ids"])
-    missed = [t for t in verdict["ious"] if t not in verdict["ids"]]
-    head = "FOUND" if verdict["found"] else "MISSED"
-    tail = f"; missed {' '.join(map(str, missed))}" if missed else ""
-    return f"ground truth: {head} {found}{tail}"
+    parts = [f"target {t} -> #{verdict['ids'][t]} IoU {iou:.2f}" if t in verdict["ids"]
+             else f"target {t} missed (best IoU {iou:.2f})" for t, iou in verdict["ious"].items()]
+    return f"ground truth: {'FOUND' if verdict['found'] else 'MISSED'}: {', '.join(parts)}"
 
 
 def _outline(frame: np.ndarray, truth) -> np.ndarray:

@@ -179,7 +179,8 @@ def test_session_runs_every_task_as_the_release(released):
     both frames (latents carried), the reasoning and point-prompt top-1, the open-vocabulary top-1
     with its category."""
     model, tokenizer, reference, meta = released
-    session = SegmentationSession(model, tokenizer, score_threshold=0.9)  # above every score here
+    session = SegmentationSession(model, tokenizer, score_threshold=0.9,  # above every score here
+                                  llm_every_n_frames=1)  # the release runs its language side on every frame
     session.set_command(commands(meta)["referring"])
     for t in range(2):
         result = session.process(reference[f"image_{t}"].numpy())
@@ -189,7 +190,8 @@ def test_session_runs_every_task_as_the_release(released):
         theirs = reference[f"referring_{t}.top1_mask"].numpy().astype(bool)
         assert (instance.mask & theirs).sum() / (instance.mask | theirs).sum() >= 0.99
     for name in ("reasoning", "visual_prompt_point", "open_vocabulary"):
-        session = SegmentationSession(model, tokenizer, score_threshold=0.0 if name != "reasoning" else 0.9)
+        session = SegmentationSession(model, tokenizer, score_threshold=0.0 if name != "reasoning" else 0.9,
+                                      llm_every_n_frames=1)
         session.set_command(commands(meta)[name])
         best, case = session.process(reference["image_0"].numpy()).instances[0], meta["cases"][name]
         assert abs(best.score - case["top1_score"]) <= TOLERANCE, name

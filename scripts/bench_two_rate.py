@@ -72,14 +72,14 @@ def _clips_worker(model_dir: str, ns: list[int], split: str, clip_ids: list[int]
                 session = CountingSession(model, tokenizer, score_threshold=threshold, llm_every_n_frames=n,
                                           llm_rerun_score_threshold=rerun)
                 ev = Evaluation(session, split, offset=i)
-                scores, switches, total = ev.clips(stream, 1, frames)
+                clip = ev.clips(stream, 1, frames)
                 raw[n]["language_passes"] += session.language_passes
                 raw[n]["frame_ms"] += ev.frame_ms
                 if stream == SWITCH_STREAM:
-                    raw[n]["switches"] += switches
-                    raw[n]["switch_frames"] += total
+                    raw[n]["switches"] += sum(clip["switches"])
+                    raw[n]["switch_frames"] += sum(clip["frames"])
                 else:
-                    raw[n]["jf"][stream] += scores
+                    raw[n]["jf"][stream] += clip["jf"]
         print(f"clip {i} done", file=sys.stderr, flush=True)
     return raw
 
@@ -188,7 +188,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="", help="model directory of part 1 ('' = the embedded model)")
     parser.add_argument("--ns", default="1,2,4,8", help="values of llm_every_n_frames (the first is the baseline)")
-    parser.add_argument("--split", default="val", choices=("val", "test", "fresh"))
+    parser.add_argument("--split", default="val", choices=("val", "test", "shifted", "fresh"))
     parser.add_argument("--clips", type=int, default=32, help="clips per video task")
     parser.add_argument("--frames", type=int, default=16, help="frames per clip")
     parser.add_argument("--rerun-score", type=float, default=LLM_RERUN_SCORE_THRESHOLD,

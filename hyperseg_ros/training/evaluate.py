@@ -103,6 +103,7 @@ class Evaluation:
         self.draw_scene, self.draw_clip = renderers(split)
         self.default_threshold = session.score_threshold if session is not None else 0.5
         self.ap_resamples = 100  # bootstrap resamples of COCOeval (each a full evaluation)
+        self.progress_path: Path | None = None  # metrics so far are saved here after each task
         self.frame_ms: list[float] = []
         self.examples: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []  # title, image, pred, gt
 
@@ -193,6 +194,11 @@ class Evaluation:
                 out["jf"].append(j_and_f(preds, gts)[0])
         return out
 
+    def _saved(self, metrics: dict) -> None:
+        if self.progress_path is not None:  # a long run that is stopped keeps what it measured
+            self.progress_path.parent.mkdir(parents=True, exist_ok=True)
+            self.progress_path.write_text(json.dumps({"split": self.split, "metrics": metrics}, indent=1))
+
     def run(self, samples: int, clips: int, frames: int) -> dict:
         """Every metric -> the report (JSON-ready)."""
         metrics: dict[str, dict] = {}
@@ -210,6 +216,7 @@ class Evaluation:
                                          len(no_match))
         metrics["false_abstention_rate"] = _stat(np.mean(abstained) if abstained else float("nan"),
                                                  bootstrap_mean(abstained), len(abstained))
+        self._saved(metrics)
         ov = self.open_vocabulary(samples)
         ap, ap_ci = ov["ap"].evaluate(), ov["ap"].bootstrap(self.ap_resamples)
         metrics["open_vocabulary_ap50"] = _stat(ap["AP50"], ap_ci["AP50"], samples)
@@ -219,8 +226,10 @@ class Evaluation:
                                                      bootstrap_ratio(tp, predicted), int(predicted.sum()))
         metrics["open_vocabulary_recall"] = _stat(tp.sum() / truth.sum() if truth.sum() else float("nan"),
                                                   bootstrap_ratio(tp, truth), int(truth.sum()))
+        self._saved(metrics)
         jf = self.clips("clip_referring", clips, frames)["jf"]
         metrics["video_jf"] = _stat(np.mean(jf) if jf else float("nan"), bootstrap_mean(jf), len(jf))
+        self._saved(metrics)
         t = self.clips("clip_open_vocabulary", clips, frames)
         sw, fr = np.array(t["switches"], float), np.array(t["frames"], float)
         metrics["id_switches_per_100_frames"] = _stat(100 * sw.sum() / max(fr.sum(), 1),
@@ -228,9 +237,11 @@ class Evaluation:
         matched, truth = np.array(t["matched"], float), np.array(t["truth"], float)
         metrics["id_coverage"] = _stat(matched.sum() / truth.sum() if truth.sum() else float("nan"),
                                        bootstrap_ratio(matched, truth), len(matched))
+        self._saved(metrics)
         for kind in ("box", "point"):
             jf = self.clips(f"clip_visual_prompt_{kind}", clips, frames)["jf"]
             metrics[f"visual_prompt_{kind}_jf"] = _stat(np.mean(jf) if jf else float("nan"), bootstrap_mean(jf), len(jf))
+            self._saved(metrics)
         return report_of(self.split, self.offset, samples, clips, frames, metrics, per_kind,
                          float(np.median(self.frame_ms)) if self.frame_ms else float("nan"))
 
@@ -260,6 +271,7 @@ def evaluate(session: SegmentationSession, split: str = "test", offset: int = 0,
              clips: int = 32, frames: int = 16, out: Path | None = None) -> dict:
     """Every metric on `samples` stills per task and `clips` clips per video task of one split."""
     ev = Evaluation(session, split, offset)
+    ev.progress_path = None if out is None else out / "eval_progress.json"
     report = ev.run(samples, clips, frames)
     if out is not None:
         write_report(report, out, ev.examples)

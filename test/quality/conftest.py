@@ -14,8 +14,17 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "models" / "hyperseg-world"
-# Cases the shipped model fails today (node id within this directory).
-SHIPPED_FAILS: set[str] = set()
+# Cases the shipped model (8,910 steps + 8 steps on the wider world) fails today (node id within this
+# directory): measured 7 of 18.
+SHIPPED_FAILS = {
+    "test_easy_scenes.py::test_reasoning_finds_the_inferred_object[0]",
+    "test_easy_scenes.py::test_reasoning_finds_the_inferred_object[2]",
+    "test_easy_scenes.py::test_open_vocabulary_names_each_object[0]",
+    "test_easy_scenes.py::test_open_vocabulary_names_each_object[1]",
+    "test_easy_scenes.py::test_open_vocabulary_names_each_object[2]",
+    "test_easy_scenes.py::test_open_vocabulary_names_each_object[3]",
+    "test_easy_scenes.py::test_absent_object_gives_no_instance[0]",
+}
 
 
 def model_path() -> Path:

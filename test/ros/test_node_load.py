@@ -30,16 +30,17 @@ def test_a_burst_of_100_frames_leaves_no_backlog(start_node, client):
     burst = [s for s in client.segmentations[1:]]
     stamps = [(s.header.stamp.sec, s.header.stamp.nanosec) for s in burst]
     assert stamps == sorted(stamps) and burst[-1].header.stamp == last_stamp  # in order, newest last
-    assert len(burst) <= 20, f"{len(burst)} of 100 frames processed: a backlog was served"
     received, processed, dropped = (int(d[k]) for k in ("frames_received", "frames_processed", "frames_dropped"))
     assert received == processed + dropped + int(d["frames_rejected"])
     # DDS (depth 1) already discards frames the executor has not taken; of those the node
     # received, all but the answered ones were dropped by its latest-frame slot
-    assert dropped == received - 1 - len(burst) and dropped >= 10
+    assert dropped == received - 1 - len(burst)
     assert int(d.get("dropped_superseded", 0)) + int(d.get("dropped_stale", 0)) == dropped
-    # waiting is capped by max_frame_age_ms; the rest is one inference, not a queue of them
-    inference_ms = min(s.latency_ms for s in burst)
-    assert max(s.latency_ms for s in burst) < max_age_ms + 10 * inference_ms + 1000
+    # no backlog, whatever the speed of the machine: at every diagnostics sample at most one frame
+    # waited in the slot and one was in inference (one more may be in the hand-over between them)
+    in_flight = [int(kv.value) for msg in client.diagnostics for status in msg.status for kv in status.values
+                 if kv.key == "frames_in_flight"]
+    assert in_flight and max(in_flight) <= 3, f"frames in flight: {max(in_flight)}"
 
 
 def test_a_720p_best_effort_frame_gets_through_and_sigterm_stops_cleanly(start_node, client):

@@ -11,11 +11,17 @@ subscriptions, services and diagnostics stay responsive during inference.
 """
 from __future__ import annotations
 
+import os
 import signal
-import threading
-import time
 
-import rclpy
+if __name__ == "__main__":  # run as a program: a stop signal during the imports below ends it with 0 too
+    for _sig in (signal.SIGINT, signal.SIGTERM):  # main() installs the handlers that close the node
+        signal.signal(_sig, lambda *_: os._exit(0))
+
+import threading  # noqa: E402
+import time  # noqa: E402
+
+import rclpy  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.exceptions import ParameterUninitializedException

@@ -122,7 +122,7 @@ def test_flood_200hz(start_node, ros_env, probe, reliability):
         client.wait_for_node(node)
         good = Good(client, node) if reliability == "reliable" else None
         if good is None:
-            client.first_answer(node, lambda i: rgb_to_image(scene(0), header=good_header(100 + i)))
+            client.first_answer(node, lambda i: rgb_to_image(scene(0), header=header(i)))  # found by header(i)
         frames = [rgb_to_image(scene(i, height=480, width=640)) for i in range(8)]
         rss, stop = [], threading.Event()
         proc = psutil.Process(node.proc.pid)

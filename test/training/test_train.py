@@ -67,3 +67,13 @@ def test_shared_image_passes_give_the_losses_and_gradients_of_the_unshared_pass(
         assert any(n.startswith("pyramid_encoder") for n in shared_grads)  # the shared modules still learn
         for n in plain_grads:  # equal up to float summation order (relative to each tensor's norm)
             assert (plain_grads[n] - shared_grads[n]).norm() <= 1e-3 * plain_grads[n].norm() + 1e-6, n
+
+
+def test_init_from_starts_at_the_given_weights(tmp_path):
+    main(_args(tmp_path, "a", 1))
+    # lr 0: the one step leaves the weights where --init-from put them; 2 commands per scene on the way
+    main(_args(tmp_path, "b", 1, ["--init-from", str(tmp_path / "a" / "model"), "--lr", "0", "--warmup", "1",
+                                  "--commands-per-scene", "2"]))
+    start = load_file(str(tmp_path / "a" / "ckpt" / "model.safetensors"))
+    after = load_file(str(tmp_path / "b" / "ckpt" / "model.safetensors"))
+    assert start.keys() == after.keys() and all(torch.equal(start[k], after[k]) for k in start)

@@ -103,13 +103,23 @@ def categories_from(param: list[str] | None, model_default: list[str] | None) ->
     return tuple(c.strip() for c in names or () if c.strip())
 
 
+def build_session(params: dict, model, tokenizer) -> SegmentationSession:
+    """A SegmentationSession over a loaded model, set up by the parameters as the node sets it up."""
+    from hyperseg_ros.model.session import SegmentationSession
+
+    return SegmentationSession(model, tokenizer, score_threshold=float(params["score_threshold"]),
+                               max_instances=int(params["max_instances"]),
+                               global_prompt_aggregation=bool(params["global_prompt_aggregation"]),
+                               llm_every_n_frames=int(params["llm_every_n_frames"]),
+                               llm_rerun_score_threshold=float(params["llm_rerun_score_threshold"]))
+
+
 def build_pipeline(params: dict, session: SegmentationSession | None = None) -> Pipeline:
     """Check `params`, load the model they name, wrap it in a session and a StreamProcessor.
     session: an already built SegmentationSession to use instead (the model is not loaded)."""
     import torch
 
     from hyperseg_ros.model import DEFAULT_MODEL_NAME, load_model
-    from hyperseg_ros.model.session import SegmentationSession
 
     check(params)
     if int(params["num_threads"]) > 0:
@@ -117,12 +127,7 @@ def build_pipeline(params: dict, session: SegmentationSession | None = None) -> 
     device, dtype = resolve_device(str(params["device"]), str(params["dtype"]))
     started = time.monotonic()
     if session is None:
-        model, tokenizer = load_model(str(params["model_path"]), device=device, dtype=dtype)
-        session = SegmentationSession(model, tokenizer, score_threshold=float(params["score_threshold"]),
-                                      max_instances=int(params["max_instances"]),
-                                      global_prompt_aggregation=bool(params["global_prompt_aggregation"]),
-                                      llm_every_n_frames=int(params["llm_every_n_frames"]),
-                                      llm_rerun_score_threshold=float(params["llm_rerun_score_threshold"]))
+        session = build_session(params, *load_model(str(params["model_path"]), device=device, dtype=dtype))
     categories = categories_from(params["categories"], getattr(session.model.config, "default_categories", None))
     processor = StreamProcessor(session, StreamParams(temporal_reset_gap_s=float(params["temporal_reset_gap_s"]),
                                                       max_frame_age_ms=float(params["max_frame_age_ms"]),

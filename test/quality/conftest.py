@@ -50,20 +50,13 @@ def quality_model():
 
 @pytest.fixture
 def stream(quality_model):
-    """A factory of StreamProcessors built as the perception node builds its own, from the node's
-    parameter defaults."""
-    from hyperseg_ros.model.session import SegmentationSession
-    from hyperseg_ros.perception_node import PARAMETERS
-    from hyperseg_ros.stream import StreamParams, StreamProcessor
+    """A factory of StreamProcessors set up as the perception node sets up its own, at the node's
+    parameter defaults (the model's default vocabulary included)."""
+    from hyperseg_ros.parameters import build_pipeline, build_session, defaults
 
-    defaults = {name: default for name, (default, _) in PARAMETERS.items()}
+    params = defaults()
 
     def make():
-        session = SegmentationSession(*quality_model, score_threshold=defaults["score_threshold"],
-                                      max_instances=defaults["max_instances"],
-                                      global_prompt_aggregation=defaults["global_prompt_aggregation"])
-        return StreamProcessor(session, StreamParams(temporal_reset_gap_s=defaults["temporal_reset_gap_s"],
-                                                     max_frame_age_ms=defaults["max_frame_age_ms"],
-                                                     categories=tuple(defaults["categories"])))
+        return build_pipeline(params, session=build_session(params, *quality_model)).processor
 
     return make

@@ -3,6 +3,7 @@ that change every frame, a matched image publisher that sends nothing, a clean s
 streaming, and a broken model refused. (The slow probes are in test/reliability/.)"""
 import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -96,7 +97,11 @@ def test_a_model_with_a_missing_weight_is_refused(ros_env, model_dir, tmp_path):
     del state["predictor.pixel_decoder.mask_projection.weight"]
     save_file(state, broken / "model.safetensors", metadata={"format": "pt"})
     node = NodeProcess(ros_env, tmp_path / "node.log", {"model_path": str(broken), "device": "cpu"})
-    node.proc.wait(timeout=DISCOVERY_TIMEOUT_S)
+    try:
+        node.proc.wait(timeout=DISCOVERY_TIMEOUT_S)
+    except subprocess.TimeoutExpired:  # it served the broken model: stop it, then fail
+        node.stop()
+        raise AssertionError(f"the node served a broken model:\n{node.log_path.read_text()[-3000:]}") from None
     log = node.log()
     assert node.proc.returncode != 0, log[-3000:]
     assert f"{broken / 'model.safetensors'}: missing weights predictor.pixel_decoder.mask_projection.weight" in log

@@ -255,7 +255,9 @@ class LatestFrameSlot:
     since receipt) are dropped. Every drop is counted in `stats` with its reason.
     """
 
-    def __init__(self, stats: StreamStats, max_frame_age_ms: float = 500.0, capacity: int = 8,
+    CAPACITY = 8  # frames kept while the worker is busy: enough to find a visual prompt's frame
+
+    def __init__(self, stats: StreamStats, max_frame_age_ms: float = 500.0, capacity: int = CAPACITY,
                  clock: Callable[[], int] = time.monotonic_ns):
         self._stats = stats
         self._max_age_ns = int(max_frame_age_ms * 1e6)

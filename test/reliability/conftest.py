@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ros"))
-from live_node import Client, NodeProcess  # noqa: E402
+from live_node import Client, started_nodes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 ENABLED = os.environ.get("HYPERSEG_RELIABILITY") == "1"
@@ -35,19 +35,7 @@ def pytest_collection_modifyitems(config, items):
 def start_node(ros_env, model_dir, tmp_path):
     """start_node(**params) -> a running NodeProcess (reliable images by default: probes count
     every frame); stopped with SIGINT at teardown, which must end it with exit code 0."""
-    started: list[NodeProcess] = []
-
-    def start(**params) -> NodeProcess:
-        params = {"model_path": str(model_dir), "num_threads": 1, "device": "cpu",
-                  "image_reliability": "reliable", "diagnostics_period_s": 0.2, **params}
-        node = NodeProcess(ros_env, tmp_path / f"node{len(started)}.log", params)
-        started.append(node)
-        return node
-
-    yield start
-    for node in started:
-        code = node.stop()
-        assert code == 0, f"node did not shut down cleanly ({code}):\n{node.log()[-4000:]}"
+    yield from started_nodes(ros_env, model_dir, tmp_path, image_reliability="reliable", diagnostics_period_s=0.2)
 
 
 @pytest.fixture

@@ -79,6 +79,23 @@ class NodeProcess:
         return self.proc.returncode
 
 
+def started_nodes(ros_env: dict, model_dir, tmp_path: Path, **defaults):
+    """Body of a `start_node` fixture: yields start(**params) -> a running NodeProcess (params over
+    `defaults`); at teardown every node is stopped with SIGINT, which must end it with exit code 0."""
+    started: list[NodeProcess] = []
+
+    def start(**params) -> NodeProcess:
+        params = {"model_path": str(model_dir), "num_threads": 1, "device": "cpu", **defaults, **params}
+        node = NodeProcess(ros_env, tmp_path / f"node{len(started)}.log", params)
+        started.append(node)
+        return node
+
+    yield start
+    for node in started:
+        code = node.stop()
+        assert code == 0, f"node did not shut down cleanly ({code}):\n{node.log()[-4000:]}"
+
+
 class Client:
     """The test's own rclpy node: publishes frames and commands, collects what the node sends."""
 

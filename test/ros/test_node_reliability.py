@@ -11,6 +11,8 @@ from live_node import DISCOVERY_TIMEOUT_S, NodeProcess, header, image
 from safetensors.torch import load_file, save_file
 from sensor_msgs.msg import Image
 
+from hyperseg_ros.perception_node import WARN_PERIOD_S
+
 
 def _wait(predicate, timeout_s: float, what: str, node: NodeProcess):
     deadline = time.monotonic() + timeout_s
@@ -66,18 +68,23 @@ def test_warnings_per_kind_quiet_changes_silent_publishers_and_a_clean_stop(star
     assert {r for r in ("encoding", "size_mismatch", "empty") if any(f"({r})" in w for w in warned)} == {
         "encoding", "size_mismatch", "empty"}, warned
 
-    # a stream whose size changes every frame: state is cleared each time, but not logged each time
-    def flipping(n):
-        return image(n, height=120 if n % 2 else 90, width=160 if n % 2 else 120)
+    # a stream whose size changes with every answered frame: state is cleared each time, but the note
+    # is logged at most once per throttle period (WARN_PERIOD_S), whatever the speed of inference
+    sizes, sent = [120], [i]  # image(i) was 160x120; sent: the last frame index published
+    started = time.monotonic()
+    for _ in range(8):  # each answer has the other size; re-sent until answered (a reliable frame can wait)
+        height = 90 if sizes[-1] == 120 else 120
 
-    started, sizes, j = time.monotonic(), [], i + 1
-    for _ in range(8):  # re-sent until answered (a reliable frame can wait for the next publish)
-        j, answer = client.first_answer(node, flipping, start=j)
+        def frame(n, h=height):
+            sent[0] = max(sent[0], n)
+            return image(n, height=h, width=h * 4 // 3)
+
+        _, answer = client.first_answer(node, frame, start=sent[0] + 1)
         sizes.append(answer.height)
-        j += 1
+    elapsed = time.monotonic() - started
     changes = sum(a != b for a, b in zip(sizes, sizes[1:]))
     lines = node.log().count("temporal state cleared: image_size_changed")
-    assert changes >= 4 and lines < changes and lines <= 1 + (time.monotonic() - started) / 2.0, (changes, lines)
+    assert changes == 8 and 1 <= lines <= 1 + elapsed / WARN_PERIOD_S, (changes, lines, elapsed)
 
     # stopped while frames stream in: exit 0, no ERROR, every frame accounted for
     for k in range(30):

@@ -72,9 +72,10 @@ def main() -> None:
     for i in range(args.requests):
         msg = rgb_to_image(pixels, header=Header(stamp=Time(sec=1000 + i), frame_id="camera"))
         pub.publish(msg)
-        if args.answers:
-            spin_until(lambda: 1000 + i in answered, args.timeout_s)
-        if spin_until(lambda: received[-1] - start_count > delivered, 0.0 if args.answers else args.timeout_s):
+        if args.answers:  # an answer proves delivery; the diagnostics count only says how many so far
+            if not spin_until(lambda: 1000 + i in answered, args.timeout_s):
+                lost.append(i)
+        elif spin_until(lambda: received[-1] - start_count > delivered, args.timeout_s):
             delivered = received[-1] - start_count
         else:
             lost.append(i)

@@ -50,11 +50,16 @@ for _ in $(seq 360); do  # the node imports torch and loads the model before it 
   sleep 0.5
 done
 
-rm -rf "$RECORDED"
+rm -rf "$RECORDED" "$OUT/record.ready"
 bag record "$RECORDED" --topics /segmentation --count "$frames" --wait 60 --idle-timeout 60 \
-  > "$OUT/record.json" &
+  --ready-file "$OUT/record.ready" > "$OUT/record.json" &
 record_pid=$!
 pids+=("$record_pid")
+for _ in $(seq 120); do  # the node answers the first frame at once: the recorder must hear it
+  [ -f "$OUT/record.ready" ] && break
+  kill -0 "$record_pid" 2>/dev/null || break
+  sleep 0.5
+done
 
 # the bag's ground_truth topic is for the report, not for the node
 play_args=(--wait-for-subscribers 180 --topics /camera/image_raw /command /segmentation_command)

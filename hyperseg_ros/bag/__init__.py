@@ -60,6 +60,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--count-topic")
     p.add_argument("--idle-timeout", type=float, metavar="S", help="stop S s after the last message")
     p.add_argument("--max-duration", type=float, metavar="S")
+    p.add_argument("--ready-file", metavar="F", help="create F once every topic is subscribed and matched")
 
     p = sub.add_parser("make-demo", help="write a demo bag from the procedural world")
     p.add_argument("output")
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
 
         stats = record(args.output, args.topics, storage=args.storage, wait_s=args.wait, count=args.count,
                        count_topic=args.count_topic, idle_timeout_s=args.idle_timeout,
-                       max_duration_s=args.max_duration)
+                       max_duration_s=args.max_duration, ready_file=args.ready_file)
         print(json.dumps(asdict(stats)))
         return 1 if stats.missing else 0
     if args.verb == "make-demo":

@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from rclpy.executors import ExternalShutdownException
 
@@ -42,6 +43,7 @@ class Recorder:
         self.types: dict[str, str] = {}
         self.qos = reliable(depth)
         self.counts: dict[str, int] = {}
+        self.subscriptions = []
         self.last_message = 0.0  # time.monotonic() of the last message
 
     def poll(self) -> bool:
@@ -50,12 +52,16 @@ class Recorder:
             msgtype = topic_type(self.node, topic)
             if msgtype is None:
                 continue
-            self.node.create_subscription(message_class(msgtype), topic, self._callback(topic, msgtype),
-                                          self.qos, raw=True)
+            self.subscriptions.append(self.node.create_subscription(
+                message_class(msgtype), topic, self._callback(topic, msgtype), self.qos, raw=True))
             self.types[topic] = msgtype
             self.counts[topic] = 0
             self.pending.remove(topic)
         return not self.pending
+
+    def matched(self) -> bool:
+        """Every topic subscribed and its subscription matched to a publisher: from now on nothing is missed."""
+        return not self.pending and all(sub.get_publisher_count() > 0 for sub in self.subscriptions)
 
     def _callback(self, topic: str, msgtype: str):
         def received(data: bytes) -> None:
@@ -68,12 +74,14 @@ class Recorder:
 
 def record(path, topics: list[str], storage: str = "mcap", wait_s: float = 60.0, count: int | None = None,
            count_topic: str | None = None, idle_timeout_s: float | None = None,
-           max_duration_s: float | None = None) -> RecordStats:
+           max_duration_s: float | None = None, ready_file=None) -> RecordStats:
     """Record `topics` into a new bag at `path` until a stop condition (or SIGINT/SIGTERM).
 
     wait_s: bounded wait for every topic to appear. count: stop after this many messages on
     `count_topic` (default the first topic). idle_timeout_s: stop when nothing arrived for this long
     after the first message. max_duration_s: hard limit after all topics are subscribed.
+    ready_file: created once every topic's subscription is matched to a publisher, so that a script
+    can start the stream only when nothing of it can be missed.
     """
     with BagWriter(path, storage) as writer, ros_node("hyperseg_bag_recorder") as (node, executor), \
             stop_on_signals() as stop:
@@ -82,7 +90,9 @@ def record(path, topics: list[str], storage: str = "mcap", wait_s: float = 60.0,
             writer.write(topic, stamp, data)
 
         rec = Recorder(node, topics, sink)
-        spin_until(executor, lambda: rec.poll() or stop.is_set(), wait_s, step_s=0.1)
+        spin_until(executor, lambda: (rec.poll() and rec.matched()) or stop.is_set(), wait_s, step_s=0.1)
+        if ready_file is not None and rec.matched():
+            Path(ready_file).touch()
         if rec.pending:
             log.warning("never appeared: %s", ", ".join(rec.pending))
         counted = node.resolve_topic_name(count_topic or topics[0])

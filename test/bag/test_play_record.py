@@ -58,3 +58,23 @@ def test_record_command_line_writes_what_play_publishes(ros_env, tmp_path):
     assert storage.topics(out) == {"/camera/image_raw": "sensor_msgs/msg/Image", "/command": "std_msgs/msg/String"}
     played = [r.message() for r in storage.read(BAG, ["/camera/image_raw"])]
     assert [r.message() for r in storage.read(out, ["/camera/image_raw"])] == played
+
+
+def test_record_ready_file_means_the_first_message_is_kept(ros_env, tmp_path):
+    """A script starts its stream once the ready file exists; the very first message must be recorded
+    (`make demo` lost its first answers when it started the stream before the recorder had matched)."""
+    from std_msgs.msg import String
+
+    from hyperseg_ros.qos import reliable
+
+    out, ready = tmp_path / "recorded", tmp_path / "record.ready"
+    with ros_node("test_talker") as (node, executor):
+        pub = node.create_publisher(String, "/answers", reliable(10))
+        recorder = _bag_tool(ros_env, "record", out, "--topics", "/answers", "--count", "1",
+                             "--ready-file", ready, "--max-duration", "60")
+        assert spin_until(executor, ready.exists, 60), "the recorder never said it was ready"
+        pub.publish(String(data="first"))
+        spin_until(executor, lambda: recorder.poll() is not None, 30)
+        stats = json.loads(_finish(recorder))
+    assert stats == {"counts": {"/answers": 1}, "missing": []}
+    assert [r.message().data for r in storage.read(out)] == ["first"]

@@ -18,7 +18,7 @@ PYRAMID_LEVELS = ("res2", "res3", "res4", "res5")
 # state theirs, and so does every model directory's config.json.
 CONVENTIONS_TRAINED_HERE: dict = dict(
     pyramid_padding="mean", image_resize="cv2", region_grid="centres", refer_period=False,
-    open_vocabulary_scoring="sigmoid", answer_always=False, scores_at="stride4",
+    open_vocabulary_scoring="sigmoid", answer_always=False, scores_at="stride4", category_prompts="parallel",
 )
 
 _SIZES: dict[str, dict] = {
@@ -104,6 +104,10 @@ class HyperSegConfig(PretrainedConfig):
         evaluation); False abstains below the session's score threshold ("no such object").
     scores_at: "image" scores masks after the release's upsampling to the image (padded input, crop,
         image); "stride4" scores the stride-4 logits and upsamples only the kept masks (cheaper).
+    category_prompts: "sequential" lists the "name [SEG]" spans one after another, each seeing the
+        ones before it (the release); "parallel" gives every span the same positions and hides the
+        spans from each other, so a category's embedding depends on its name only, never on its
+        place in the list (multimodal_sequence.parallel_layout).
     """
 
     model_type = "hyperseg_ros"
@@ -134,11 +138,13 @@ class HyperSegConfig(PretrainedConfig):
     open_vocabulary_scoring: str = "softmax_background"
     answer_always: bool = True
     scores_at: str = "image"
+    category_prompts: str = "sequential"
 
     def __post_init__(self, **kwargs):
         for key, allowed in (("pyramid_padding", ("grey", "mean")), ("image_resize", ("pil", "cv2")),
                              ("region_grid", ("release", "centres")), ("scores_at", ("image", "stride4")),
-                             ("open_vocabulary_scoring", ("softmax_background", "sigmoid"))):
+                             ("open_vocabulary_scoring", ("softmax_background", "sigmoid")),
+                             ("category_prompts", ("sequential", "parallel"))):
             if getattr(self, key) not in allowed:
                 raise ValueError(f"{key} must be one of {allowed}, got {getattr(self, key)!r}")
         released = _SIZES["3b"]

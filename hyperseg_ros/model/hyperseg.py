@@ -166,7 +166,8 @@ class HyperSeg(PreTrainedModel):
         with _stage(timings, "llm", device):
             embeds = splice_embeddings(tokens, self.llm.get_input_embeddings()(tokens.input_ids), visual, fine,
                                        self.seg_query, region_tokens)
-            hidden = language_model_hidden_states(self.llm, embeds, tokens.attention_mask)
+            hidden = language_model_hidden_states(self.llm, embeds, tokens.attention_mask, tokens.position_ids,
+                                                  tokens.span)
             batch, width = hidden.shape[0], hidden.shape[-1]
             next_latents = self.fine_grained_perceiver.next_latents(
                 hidden[tokens.kind == FINE_GRAINED].view(batch, -1, width))

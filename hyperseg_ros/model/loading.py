@@ -18,7 +18,7 @@ from .config import _SIZES, HyperSegConfig
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 WEIGHTS_INDEX = "model.safetensors.index.json"
-OPTIONAL_FIELDS = ("embedding_rows",)  # None = the LLM vocabulary size
+OPTIONAL_FIELDS = ("embedding_rows", "category_prompts")  # None = the LLM vocabulary size; the release layout
 
 
 class ModelFileError(ValueError):

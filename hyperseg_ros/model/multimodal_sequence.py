@@ -6,6 +6,12 @@ visual prompt), " ASSISTANT: ... is", [SEG], mask tokens, <|endoftext|>.
 
 `build_token_batch` turns commands into a `TokenBatch` (token ids plus a `kind` per position and a
 `prompt_index` that says which prompt a position belongs to); `splice_embeddings` fills the slots.
+
+With `config.category_prompts == "parallel"` the category spans of an open-vocabulary sequence are
+laid out side by side: each starts at the same position id and sees the text before the list but
+not the other spans, and what follows the list sees all of them at the positions after the
+longest. A category's embedding then depends on its name only, and the rest of the sequence on the
+set of names, not their order.
 """
 from __future__ import annotations
 
@@ -38,6 +44,9 @@ class TokenBatch:
         span, the category index, the region index), -1 elsewhere.
     prompt_mask: [B, N] bool, which of the N prompts exist (N = 1, categories or regions).
     task: the command task shared by the batch.
+    position_ids: [B, T] int64 position ids (None = 0..T-1, the plain causal layout).
+    span: [B, T] int64, the parallel category span of a position (-1 elsewhere); positions of two
+        different spans do not see each other (None = plain causal attention).
     """
 
     input_ids: torch.Tensor
@@ -46,6 +55,8 @@ class TokenBatch:
     prompt_index: torch.Tensor
     prompt_mask: torch.Tensor
     task: str
+    position_ids: torch.Tensor | None = None
+    span: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> TokenBatch:
         return TokenBatch(**{f.name: (v.to(device) if isinstance(v := getattr(self, f.name), torch.Tensor) else v)
@@ -66,7 +77,7 @@ def _sample_tokens(tokenizer: PreTrainedTokenizerBase, config: HyperSegConfig, c
     names = list(command.categories)
     if task == "open_vocabulary" and config.open_vocabulary_scoring == "softmax_background":
         names.append(prompts.BACKGROUND)
-    text = prompts.conversation(task, len(names), num_regions, video)
+    text = prompts.conversation(task, len(names), num_regions, video, parallel_categories=_parallel(config, task))
     categories = iter(names)
     ids: list[int] = []
     kind: list[int] = []
@@ -103,6 +114,32 @@ def _sample_tokens(tokenizer: PreTrainedTokenizerBase, config: HyperSegConfig, c
     return ids, kind, prompt, num_prompts
 
 
+def _parallel(config: HyperSegConfig, task: str) -> bool:
+    return task == "open_vocabulary" and config.category_prompts == "parallel"
+
+
+def _parallel_positions(kind: list[int], prompt: list[int]) -> tuple[list[int], list[int]]:
+    """Position ids and span ids of one parallel-category sequence: every span starts where the
+    first one does; the positions after the list continue from the end of the longest span."""
+    span = [p if k == TEXT else -1 for k, p in zip(kind, prompt)]
+    positions, base, longest, offset, current = [], None, 0, 0, -1
+    for t, s in enumerate(span):
+        if s >= 0:
+            base = t if base is None else base
+            offset = offset + 1 if s == current else 0
+            current = s
+            longest = max(longest, offset + 1)
+            positions.append(base + offset)
+        elif base is None:
+            positions.append(t)
+        else:
+            if current != -2:  # first position after the list
+                current, offset = -2, 0
+            positions.append(base + longest + offset)
+            offset += 1
+    return positions, span
+
+
 def build_token_batch(tokenizer: PreTrainedTokenizerBase, config: HyperSegConfig,
                       commands: Sequence[Command], video: bool = False) -> TokenBatch:
     """Commands (validated, all of one task) -> a right-padded TokenBatch.
@@ -122,6 +159,10 @@ def build_token_batch(tokenizer: PreTrainedTokenizerBase, config: HyperSegConfig
     kind = torch.full((batch, length), TEXT, dtype=torch.long)
     prompt_index = torch.full((batch, length), -1, dtype=torch.long)
     prompt_mask = torch.zeros((batch, num_prompts), dtype=torch.bool)
+    task = tasks.pop()
+    parallel = _parallel(config, task)
+    position_ids = torch.arange(length).repeat(batch, 1) if parallel else None
+    span = torch.full((batch, length), -1, dtype=torch.long) if parallel else None
     for b, (ids, k, p, n) in enumerate(samples):
         t = len(ids)
         input_ids[b, :t] = torch.tensor(ids)
@@ -129,7 +170,12 @@ def build_token_batch(tokenizer: PreTrainedTokenizerBase, config: HyperSegConfig
         kind[b, :t] = torch.tensor(k)
         prompt_index[b, :t] = torch.tensor(p)
         prompt_mask[b, :n] = True
-    return TokenBatch(input_ids, attention_mask, kind, prompt_index, prompt_mask, tasks.pop())
+        if parallel:
+            positions, spans = _parallel_positions(k, p)
+            position_ids[b, :t] = torch.tensor(positions)
+            position_ids[b, t:] = positions[-1] + 1 + torch.arange(length - t)
+            span[b, :t] = torch.tensor(spans)
+    return TokenBatch(input_ids, attention_mask, kind, prompt_index, prompt_mask, task, position_ids, span)
 
 
 def splice_embeddings(tokens: TokenBatch, text_embeddings: torch.Tensor, visual: torch.Tensor,

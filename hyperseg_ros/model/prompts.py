@@ -37,26 +37,31 @@ _REGIONS = "Please segment by given regions.\nThis is all regions: {items}.\n"
 ANSWER = "\nSure, the segmentation result is [SEG]<seg>"
 
 
-def human_turn(task: str, num_categories: int = 0, num_regions: int = 0, video: bool = False) -> str:
+def human_turn(task: str, num_categories: int = 0, num_regions: int = 0, video: bool = False,
+               parallel_categories: bool = False) -> str:
     """The user's turn for `task` (one of command.TASKS) with its placeholders.
 
     video: a frame of a stream. Only reasoning has a released frame prompt (ReasonVOS); the other
     tasks use the image wording for frames too.
+    parallel_categories: the category spans share their positions (config.category_prompts), so no
+    separator text sits between them: a separator's position would tell which span came last.
     """
     if task == "referring":
         return _IMAGE_HEAD + _REFERRING
     if task == "reasoning":
         return _FRAME_HEAD + _REASONING_VIDEO if video else _IMAGE_HEAD + _REASONING
     if task == "open_vocabulary":
-        return _IMAGE_HEAD + _CATEGORIES.format(items=", ".join([CLS] * num_categories))
+        return _IMAGE_HEAD + _CATEGORIES.format(items=("" if parallel_categories else ", ").join([CLS] * num_categories))
     if task == "visual_prompt":
         return _IMAGE_HEAD + _REGIONS.format(items=", ".join([REGION] * num_regions))
     raise ValueError(f"no prompt for task {task!r}")
 
 
-def conversation(task: str, num_categories: int = 0, num_regions: int = 0, video: bool = False) -> str:
+def conversation(task: str, num_categories: int = 0, num_regions: int = 0, video: bool = False,
+                 parallel_categories: bool = False) -> str:
     """Whole sequence text: system, USER turn, ASSISTANT answer, end of text."""
-    return SYSTEM + USER + human_turn(task, num_categories, num_regions, video) + ASSISTANT + ANSWER + END
+    turn = human_turn(task, num_categories, num_regions, video, parallel_categories)
+    return SYSTEM + USER + turn + ASSISTANT + ANSWER + END
 
 
 def _words(text: str) -> set[str]:

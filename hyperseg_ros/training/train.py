@@ -39,25 +39,50 @@ SCHEDULE = {"referring": 0.22, "reasoning": 0.16, "open_vocabulary": 0.2, "visua
             "clip:open_vocabulary": 0.08, "clip:visual_prompt": 0.08, "clip:referring": 0.09, "clip:reasoning": 0.05}
 
 
-def step_kind(step: int, seed: int) -> str:
-    """The kind of batch of a step (a pure function of step and seed, for exact resume)."""
+def step_kind(step: int, seed: int, schedule: dict[str, float] = SCHEDULE) -> str:
+    """The kind of batch of a step (a pure function of step, seed and schedule, for exact resume)."""
     rng = np.random.default_rng([seed, step, 7])
-    kinds = list(SCHEDULE)
-    return kinds[int(rng.choice(len(kinds), p=np.array(list(SCHEDULE.values())) / sum(SCHEDULE.values())))]
+    kinds = list(schedule)
+    return kinds[int(rng.choice(len(kinds), p=np.array(list(schedule.values())) / sum(schedule.values())))]
+
+
+def parse_schedule(text: str) -> dict[str, float]:
+    """"open_vocabulary=0.4,clip:referring=0.1" -> SCHEDULE with those shares replaced."""
+    schedule = dict(SCHEDULE)
+    for item in filter(None, text.split(",")):
+        kind, _, share = item.partition("=")
+        if kind.strip() not in SCHEDULE:
+            raise SystemExit(f"--schedule: unknown kind {kind!r}; kinds: {', '.join(SCHEDULE)}")
+        schedule[kind.strip()] = float(share)
+    return schedule
+
+
+def apply_config_overrides(config: HyperSegConfig, items: list[str]) -> None:
+    """--config KEY=JSON: set top-level config fields (e.g. category_prompts="parallel"), checked."""
+    for item in items:
+        key, _, value = item.partition("=")
+        if not hasattr(config, key):
+            raise SystemExit(f"--config: no config field {key!r}")
+        try:
+            setattr(config, key, json.loads(value))
+        except json.JSONDecodeError:  # a bare word: a string
+            setattr(config, key, value)
+    HyperSegConfig(**config.to_dict())  # validates the conventions
 
 
 class WorldBatches(torch.utils.data.Dataset):
     """Item `step` = (kind, [Batch per frame]); drawn in DataLoader workers."""
 
-    def __init__(self, tokenizer, config: HyperSegConfig, batch_size: int, seed: int, commands_per_scene: int = 1):
+    def __init__(self, tokenizer, config: HyperSegConfig, batch_size: int, seed: int, commands_per_scene: int = 1,
+                 schedule: dict[str, float] = SCHEDULE):
         self.tokenizer, self.config, self.batch_size, self.seed = tokenizer, config, batch_size, seed
-        self.commands_per_scene = commands_per_scene
+        self.commands_per_scene, self.schedule = commands_per_scene, schedule
 
     def __len__(self) -> int:
         return 10**9
 
     def __getitem__(self, step: int):
-        kind = step_kind(step, self.seed)
+        kind = step_kind(step, self.seed, self.schedule)
         data_step = step + self.seed * 1_000_000  # another seed = other scenes
         if kind.startswith("clip:"):
             per = self.commands_per_scene
@@ -185,7 +210,14 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--workers", type=int, default=0, help="DataLoader processes drawing the world")
+    p.add_argument("--schedule", default="", help="share of steps per kind of batch, e.g. open_vocabulary=0.4 "
+                   f"(kinds: {', '.join(SCHEDULE)})")
+    p.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
+                   help="set a model config field, e.g. category_prompts=parallel (repeatable)")
+    p.add_argument("--freeze", default="", help="comma-separated parameter-name prefixes left untrained, "
+                   "e.g. pyramid_encoder,predictor.pixel_decoder")
     args = p.parse_args(argv)
+    schedule = parse_schedule(args.schedule)
 
     torch.set_num_threads(args.threads)
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
@@ -205,6 +237,7 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         config = HyperSegConfig.from_size(args.size, vocab_size=len(tokenizer))
     config.default_categories = list(SHAPES)  # the node's task before any command: every shape of the world
+    apply_config_overrides(config, args.config)
     model = HyperSeg(config).to(device).train()
     if args.init_from:  # the model's own tokenizer: its embedding rows index that vocabulary
         initial, tokenizer = load_model(args.init_from)
@@ -212,8 +245,11 @@ def main(argv: list[str] | None = None) -> dict:
             model.load_state_dict(initial.state_dict())
             print(f"initialised from {args.init_from}")
         del initial
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    frozen = tuple(filter(None, args.freeze.split(",")))
+    for name, param in model.named_parameters():
+        param.requires_grad_(not name.startswith(frozen) if frozen else True)
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and p.requires_grad]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2 and p.requires_grad]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
                                   lr=args.lr, betas=(0.9, 0.999))
     state = {"step": 0, "history": [], "seconds": 0.0, "args": vars(args)}
@@ -221,7 +257,7 @@ def main(argv: list[str] | None = None) -> dict:
         state = load_checkpoint(ckpt, model, optimizer, device)
         print(f"resumed at step {state['step']} from {ckpt}")
     weights = LossWeights()
-    data = WorldBatches(tokenizer, config, args.batch_size, args.seed, args.commands_per_scene)
+    data = WorldBatches(tokenizer, config, args.batch_size, args.seed, args.commands_per_scene, schedule)
     start_step = state["step"]
     loader = torch.utils.data.DataLoader(data, batch_size=None, sampler=range(start_step, args.steps),
                                          num_workers=args.workers, collate_fn=lambda x: x,

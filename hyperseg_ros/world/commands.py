@@ -88,6 +88,7 @@ class WorldCommand:
     phrase: str = ""
     kind: str = ""  # referring: attributes | position | superlative | relation; reasoning: corners |
     # colour | shape; either: no_match when nothing matches; visual prompt: box | point
+    form: str = ""  # the phrase's form (kind's values other than no_match): a no-match command has one too
 
 
 # ---- predicates -----------------------------------------------------------------------------------
@@ -246,22 +247,63 @@ def _absent_description(rng: np.random.Generator, objects: list[SceneObject]) ->
     return Description(colour=c, shape=s, size=size)
 
 
+FORMS = ("attributes", "position", "superlative", "relation")  # what a referring phrase can look like
+
+
+def form_of(desc: Description) -> str:
+    return ("relation" if desc.relation else "superlative" if desc.superlative else "position" if desc.position
+            else "attributes")
+
+
+def _no_target_description(rng: np.random.Generator, objects: list[SceneObject], width: int, height: int,
+                           form: str) -> Description | None:
+    """A description of `form` that clearly picks out nothing: an absent object (in any form), or,
+    for positions and relations, present objects put where none of them is. So the phrase's form
+    never tells whether a target exists."""
+    absent = _absent_description(rng, objects)
+    options: list[Description] = []
+    if form == "attributes":
+        options = [absent] if absent else []
+    elif form == "position":
+        bases = [_plain(rng, objects[i], int(rng.integers(1, 3))) for i in rng.permutation(len(objects))]
+        for base in ([absent] if absent else []) + bases[:2]:
+            options += [Description(base.colour, base.shape, base.size, position=str(p))
+                        for p in rng.permutation(POSITIONS)[:3]]
+    elif form == "superlative" and absent:  # a present kind always has a largest, leftmost, ...
+        options = [Description(absent.colour, absent.shape, None, superlative=str(rng.choice(list(SUPERLATIVES))))]
+    elif form == "relation":
+        for j in rng.permutation(len(objects))[:3]:
+            anchor = _plain(rng, objects[j], 2)
+            bases = ([absent] if absent else []) + [_plain(rng, objects[i], 2) for i in rng.permutation(len(objects))[:2]
+                                                   if i != j]
+            for base in bases:
+                rel = str(rng.choice(list(RELATIONS)))
+                options.append(Description(base.colour, base.shape, base.size, relation=(rel, anchor)))
+    order = rng.permutation(len(options)) if options else []
+    for k in order:
+        if resolve(options[k], objects, width, height) == []:
+            return options[k]
+    return None
+
+
 def referring(rng: np.random.Generator, scene: Scene, no_match: bool = False, static: bool = False,
               target: int | None = None) -> WorldCommand | None:
     """A referring command for one visible object of `scene` (or, with no_match, for nothing)."""
     objects, (w, h) = scene.objects, (scene.width, scene.height)
     if no_match:
-        d = _absent_description(rng, objects)
-        return None if d is None else _wrap(rng, "referring", render(rng, d), (), "no_match")
+        forms = ["attributes"] if static else list(rng.permutation(FORMS))
+        for form in forms:
+            d = _no_target_description(rng, objects, w, h, form)
+            if d is not None:
+                return _wrap(rng, "referring", render(rng, d), (), "no_match", form)
+        return None
     order = [target] if target is not None else list(rng.permutation(len(objects)))
     for i in order:
         if not scene.masks[i].any():
             continue
         d = describe(rng, objects, int(i), w, h, static)
         if d is not None:
-            kind = ("relation" if d.relation else "superlative" if d.superlative else "position" if d.position
-                    else "attributes")
-            return _wrap(rng, "referring", render(rng, d), (objects[i].identity,), kind)
+            return _wrap(rng, "referring", render(rng, d), (objects[i].identity,), form_of(d))
     return None
 
 
@@ -295,7 +337,7 @@ def reasoning(rng: np.random.Generator, scene: Scene, no_match: bool = False,
     if no_match:
         for words, pred, kind in props:
             if not any(pred(o) for o in objects):
-                return _wrap(rng, "reasoning", _reasoning_text(rng, words, kind, None), (), "no_match")
+                return _wrap(rng, "reasoning", _reasoning_text(rng, words, kind, None), (), "no_match", kind)
         return None
     for words, pred, kind in props:
         hits = [i for i, o in enumerate(objects) if pred(o)]
@@ -341,6 +383,9 @@ def open_vocabulary(rng: np.random.Generator, scene: Scene, count: int | None = 
     for cat in pool:
         if len(chosen) < count and not any(_conflict(cat, other) for other in chosen):
             chosen.append(cat)
+    # Drawn categories that overlap an earlier one are dropped, and present ones overlap more: in
+    # drawing order the first place would most often be present. The list's order carries nothing.
+    chosen = [chosen[i] for i in rng.permutation(len(chosen))]
     targets = tuple(tuple(o.identity for o, m in zip(objects, scene.masks)
                           if m.any() and _conflict(cat, (o.colour, o.shape))) for cat in chosen)
     names = tuple(category_name(c) for c in chosen)
@@ -422,8 +467,10 @@ def operator_phrasing(rng: np.random.Generator, phrase: str) -> str:
     return text
 
 
-def _wrap(rng: np.random.Generator, task: str, phrase: str, targets: tuple[int, ...], kind: str) -> WorldCommand:
-    return WorldCommand(Command(task=task, text=operator_phrasing(rng, phrase)), targets, phrase=phrase, kind=kind)
+def _wrap(rng: np.random.Generator, task: str, phrase: str, targets: tuple[int, ...], kind: str,
+          form: str | None = None) -> WorldCommand:
+    return WorldCommand(Command(task=task, text=operator_phrasing(rng, phrase)), targets, phrase=phrase, kind=kind,
+                        form=form or kind)
 
 
 def sample_command(rng: np.random.Generator, scene: Scene, task: str, no_match_rate: float = 0.1,

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from hyperseg_ros.model.session import SegmentationSession
 
 # name -> (default, description). config/perception.yaml and the README document the same set.
-# A None default: not set unless given (`categories`: then the model directory's own vocabulary).
+# A None default: not set unless given (`categories`: then the model directory's own vocabulary;
+# `score_threshold`: the model's own threshold per task).
 PARAMETERS: dict[str, tuple[object, str]] = {
     "autostart": (True, "configure and activate at start-up (false: wait for lifecycle transitions)"),
     "model_path": ("", "model directory (config.json + model.safetensors + tokenizer); empty = embedded default"),
@@ -28,7 +29,8 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "categories": (None, "default open-vocabulary task answered until a command arrives; unset = the model's "
                          "default vocabulary (config.json default_categories), [''] = none"),
     "text_task": ("referring", "task of plain-text commands on `command`: " + " | ".join(TEXT_COMMAND_TASKS)),
-    "score_threshold": (0.5, "instances scoring below this are not published, in [0, 1]"),
+    "score_threshold": (None, "instances scoring below this are not published, in [0, 1]; unset = the model's "
+                              "own threshold per task (config.json score_thresholds, else 0.5)"),
     "max_instances": (20, "at most this many instances per frame"),
     "global_prompt_aggregation": (False, "temporal adapter: pool the prompt over past frames (paper eq. 3)"),
     "llm_every_n_frames": (4, "run the language side (SigLIP, FVP, Phi) every N frames; 1 = every frame"),
@@ -48,7 +50,7 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "max_command_id_chars": (64, "longest command id (echoed in every result)"),
     "image_silence_warn_s": (5.0, "warn when an image publisher is matched but no image came for this long (s)"),
 }
-STRING_ARRAY_PARAMETERS = ("categories",)  # typed so that an unset default can be declared
+UNSET_TYPES = {"categories": "string_array", "score_threshold": "double"}  # how an unset default is declared
 
 
 def defaults() -> dict:
@@ -60,7 +62,7 @@ def check(params: dict) -> None:
     """Raise ValueError naming the first parameter whose value cannot be served."""
     if params["text_task"] not in TEXT_COMMAND_TASKS:
         raise ValueError(f"text_task must be one of {', '.join(TEXT_COMMAND_TASKS)}, not {params['text_task']!r}")
-    if not 0.0 <= float(params["score_threshold"]) <= 1.0:
+    if params["score_threshold"] is not None and not 0.0 <= float(params["score_threshold"]) <= 1.0:
         raise ValueError(f"score_threshold must lie in [0, 1], not {params['score_threshold']}")
     if int(params["max_instances"]) < 1:
         raise ValueError(f"max_instances must be at least 1, not {params['max_instances']}")
@@ -107,7 +109,8 @@ def build_session(params: dict, model, tokenizer) -> SegmentationSession:
     """A SegmentationSession over a loaded model, set up by the parameters as the node sets it up."""
     from hyperseg_ros.model.session import SegmentationSession
 
-    return SegmentationSession(model, tokenizer, score_threshold=float(params["score_threshold"]),
+    threshold = params["score_threshold"]
+    return SegmentationSession(model, tokenizer, score_threshold=None if threshold is None else float(threshold),
                                max_instances=int(params["max_instances"]),
                                global_prompt_aggregation=bool(params["global_prompt_aggregation"]),
                                llm_every_n_frames=int(params["llm_every_n_frames"]),

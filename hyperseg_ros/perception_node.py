@@ -49,7 +49,7 @@ from hyperseg_ros.msg import Segmentation, SegmentationCommand
 from hyperseg_ros.overlay import render_overlay
 from hyperseg_ros.parameters import (
     PARAMETERS,
-    STRING_ARRAY_PARAMETERS,
+    UNSET_TYPES,
     Pipeline,
     build_pipeline,
     release_memory,
@@ -87,8 +87,9 @@ class PerceptionNode(LifecycleNode):
         super().__init__(NODE_NAME, **kwargs)
         for name, (default, description) in PARAMETERS.items():
             descriptor = ParameterDescriptor(description=description, read_only=name in START_UP_PARAMETERS)
-            self.declare_parameter(name, Parameter.Type.STRING_ARRAY if name in STRING_ARRAY_PARAMETERS
-                                   and default is None else default, descriptor)
+            unset = {"string_array": Parameter.Type.STRING_ARRAY, "double": Parameter.Type.DOUBLE}.get(
+                UNSET_TYPES.get(name)) if default is None else None
+            self.declare_parameter(name, unset or default, descriptor)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.pipeline: Pipeline | None = None  # set while configured (inactive or active)
         self.params: dict = {}  # the parameter values read at configure

@@ -11,7 +11,10 @@ import copy
 
 from transformers import PhiConfig, PretrainedConfig, SiglipVisionConfig, SwinConfig
 
+from ..command import TASKS
+
 PYRAMID_LEVELS = ("res2", "res3", "res4", "res5")
+DEFAULT_SCORE_THRESHOLD = 0.5  # for a task whose threshold a model does not state
 
 # How a model reads its inputs and scores its answers where the embedded model (trained here) and the
 # release differ. The release's conventions are the class defaults; the sizes trained by this package
@@ -88,6 +91,8 @@ class HyperSegConfig(PretrainedConfig):
     embedding_rows: rows of the LLM input embedding (None = llm vocab_size).
     vision_feature_layer: index into SigLIP's hidden states (-2 = penultimate, as released).
     default_categories: the model's default vocabulary (see below).
+    score_thresholds: {task: score} below which the model's answers are not published, chosen on
+        `val` by the rule in the model card (training/calibrate.py); None or a missing task = 0.5.
 
     Conventions (defaults = the release; `CONVENTIONS_TRAINED_HERE` = the embedded model):
     pyramid_padding: "grey" pads the resized image with grey 128 before normalising (detectron2
@@ -131,6 +136,7 @@ class HyperSegConfig(PretrainedConfig):
     # Open-vocabulary categories a node answers before its first command: the world's shapes for
     # a model trained on the procedural world; None (a released checkpoint) = wait for a command.
     default_categories: list[str] | None = None
+    score_thresholds: dict[str, float] | None = None
     pyramid_padding: str = "grey"
     image_resize: str = "pil"
     region_grid: str = "release"
@@ -147,6 +153,10 @@ class HyperSegConfig(PretrainedConfig):
                              ("category_prompts", ("sequential", "parallel"))):
             if getattr(self, key) not in allowed:
                 raise ValueError(f"{key} must be one of {allowed}, got {getattr(self, key)!r}")
+        for task, value in (self.score_thresholds or {}).items():
+            if task not in TASKS or isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not 0.0 <= value <= 1.0:
+                raise ValueError(f"score_thresholds: {task!r}: {value!r} (a task of {', '.join(TASKS)} -> a score in [0, 1])")
         released = _SIZES["3b"]
         for key in ("vision_config", "pyramid_config", "llm_config", "predictor_config"):
             if getattr(self, key) is None:
@@ -178,6 +188,10 @@ class HyperSegConfig(PretrainedConfig):
 
     def llm(self) -> PhiConfig:
         return PhiConfig(**{"tie_word_embeddings": False, "use_cache": False, **self.llm_config})
+
+    def score_threshold(self, task: str) -> float:
+        """The model's own score threshold for `task` (0.5 where it states none)."""
+        return float((self.score_thresholds or {}).get(task, DEFAULT_SCORE_THRESHOLD))
 
     @property
     def llm_width(self) -> int:

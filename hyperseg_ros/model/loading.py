@@ -18,7 +18,9 @@ from .config import _SIZES, HyperSegConfig
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 WEIGHTS_INDEX = "model.safetensors.index.json"
-OPTIONAL_FIELDS = ("embedding_rows", "category_prompts")  # None = the LLM vocabulary size; the release layout
+# missing: embedding_rows = the LLM vocabulary size; category_prompts = the release layout;
+# score_thresholds = 0.5 for every task
+OPTIONAL_FIELDS = ("embedding_rows", "category_prompts", "score_thresholds")
 
 
 class ModelFileError(ValueError):

@@ -89,16 +89,19 @@ LLM_RERUN_SCORE_THRESHOLD = 0.5
 
 
 class SegmentationSession:
-    """One stream's segmentation: `set_command`, then `process` frames in order."""
+    """One stream's segmentation: `set_command`, then `process` frames in order.
 
-    def __init__(self, model: HyperSeg, tokenizer, score_threshold: float = 0.5, max_instances: int = 20,
+    score_threshold: answers scoring below it are dropped, for every task; None = the model's own
+    threshold per task (config.score_thresholds)."""
+
+    def __init__(self, model: HyperSeg, tokenizer, score_threshold: float | None = None, max_instances: int = 20,
                  global_prompt_aggregation: bool = False, llm_every_n_frames: int = LLM_EVERY_N_FRAMES,
                  llm_rerun_score_threshold: float = LLM_RERUN_SCORE_THRESHOLD):
         if int(llm_every_n_frames) < 1:
             raise ValueError(f"llm_every_n_frames must be >= 1, not {llm_every_n_frames}")
         self.model = model.eval()
         self.tokenizer = tokenizer
-        self.score_threshold = float(score_threshold)
+        self.score_threshold = None if score_threshold is None else float(score_threshold)
         self.max_instances = int(max_instances)
         self.global_prompt_aggregation = global_prompt_aggregation
         self.llm_every_n_frames = int(llm_every_n_frames)
@@ -119,6 +122,12 @@ class SegmentationSession:
     def reset(self) -> None:
         """Clear the temporal state and track ids; the command stays."""
         self.state = TemporalState()
+
+    def threshold(self, task: str) -> float:
+        """The score threshold applied to `task`'s answers."""
+        if self.score_threshold is not None:
+            return self.score_threshold
+        return self.model.config.score_threshold(task)
 
     @property
     def _device(self) -> torch.device:
@@ -179,7 +188,7 @@ class SegmentationSession:
         command, state = self.command, self.state
         mask_logits = predictions.mask_logits[0]
         geometry = dict(padded_size=(padded, padded), valid_size=valid_size, image_size=image_size,
-                        score_threshold=self.score_threshold,
+                        score_threshold=self.threshold(command.task),
                         scores_at_image_resolution=self.model.config.scores_at == "image")
         if command.task in TEXT_TASKS:
             if self.model.config.answer_always:  # the release answers with its top-1 mask, whatever its score

@@ -291,8 +291,11 @@ def referring(rng: np.random.Generator, scene: Scene, no_match: bool = False, st
     """A referring command for one visible object of `scene` (or, with no_match, for nothing)."""
     objects, (w, h) = scene.objects, (scene.width, scene.height)
     if no_match:
-        forms = ["attributes"] if static else list(rng.permutation(FORMS))
-        for form in forms:
+        # the form a command with a target would take here, so that forms come in the same proportions
+        visible = [i for i in range(len(objects)) if scene.masks[i].any()]
+        d = describe(rng, objects, int(rng.choice(visible)), w, h, static) if visible else None
+        first = form_of(d) if d is not None else "attributes"
+        for form in [first] + [f for f in rng.permutation(FORMS) if f != first and not static]:
             d = _no_target_description(rng, objects, w, h, form)
             if d is not None:
                 return _wrap(rng, "referring", render(rng, d), (), "no_match", form)

@@ -56,7 +56,7 @@ def split(request):
 
 
 def test_perfect_predictions_score_one_and_meet_every_target(split):
-    report = Oracle(None, split, 0).run(samples=24, clips=3, frames=8)
+    report = Oracle(None, split, 0).run(samples=24, clips=3, frames=8, still=6)
     m = report["metrics"]
     for key in REPORT_ORDER:
         expected = {"false_abstention_rate": 0.0, "id_switches_per_100_frames": 0.0}.get(key, 1.0)
@@ -68,12 +68,16 @@ def test_perfect_predictions_score_one_and_meet_every_target(split):
 
 
 def test_empty_predictions_score_zero_and_fail_every_target(split):
-    report = Silent(None, split, 0).run(samples=24, clips=3, frames=8)
+    report = Silent(None, split, 0).run(samples=24, clips=3, frames=8, still=6)
     m = report["metrics"]
     assert m["referring_ciou"]["value"] == 0.0 and m["reasoning_ciou"]["value"] == 0.0
     assert m["id_coverage"]["value"] == 0.0 and m["open_vocabulary_recall"]["value"] == 0.0
     assert m["open_vocabulary_ap50"]["value"] == 0.0 and m["false_abstention_rate"]["value"] == 1.0
     assert m["no_match_rate"]["value"] == 1.0  # abstaining is right here, and is judged with the false abstentions
+    for key in ("open_vocabulary_label_accuracy", "open_vocabulary_permutation_consistency",
+                "first_frame_agreement_referring", "first_frame_agreement_open_vocabulary"):
+        assert m[key]["n"] == 0 and not report["passed"][key], key  # nothing answered: nothing to agree on
+    assert m["open_vocabulary_distinct_labels"]["value"] == 0.0
     assert not any(report["passed"].values()), report["passed"]
     assert set(report["passed"]) == set(TARGETS)
 
@@ -89,18 +93,38 @@ class Alternating(Oracle):
 
 
 def test_intervals_hold_the_value_and_show_the_uncertainty():
-    report = Alternating(None, "val", 0).run(samples=24, clips=4, frames=8)
+    report = Alternating(None, "val", 0).run(samples=24, clips=4, frames=8, still=6)
     for key in ("referring_ciou", "reasoning_ciou", "open_vocabulary_recall", "video_jf", "visual_prompt_box_jf"):
         s = report["metrics"][key]
         assert s["low"] - 1e-9 <= s["value"] <= s["high"] + 1e-9, key
         assert 0.0 < s["value"] < 1.0 and s["high"] - s["low"] > 0.1, key  # a few samples: a wide interval
 
 
+class FirstCategory(Oracle):
+    """Right masks, but every instance named after the first category of the list."""
+
+    def predict(self, frames, wc, all_scores=False):
+        answers = super().predict(frames, wc, all_scores)
+        if wc.command.task == "open_vocabulary":
+            first = wc.command.categories[0]
+            answers = [[Instance(i.id, first, 0, i.score, i.mask, i.box) for i in found] for found in answers]
+        return answers
+
+
+def test_labels_that_follow_the_list_position_fail_the_naming_metrics():
+    m = FirstCategory(None, "val", 0).run(samples=24, clips=2, frames=8, still=2)["metrics"]
+    assert m["open_vocabulary_label_accuracy"]["value"] < 0.8
+    assert m["open_vocabulary_permutation_consistency"]["value"] < 0.8
+    assert m["open_vocabulary_distinct_labels"]["value"] < 0.8
+    assert m["open_vocabulary_precision"]["value"] < 0.8 and m["open_vocabulary_recall"]["value"] < 0.8
+
+
 def test_evaluate_tiny_model_writes_a_complete_report(tmp_path):
     torch.manual_seed(0)
     tokenizer = build_word_tokenizer(world_words())
     model = HyperSeg(HyperSegConfig.from_size("tiny", vocab_size=len(tokenizer)))
-    report = evaluate(SegmentationSession(model, tokenizer), "shifted", 0, samples=3, clips=1, frames=8, out=tmp_path)
+    report = evaluate(SegmentationSession(model, tokenizer), "shifted", 0, samples=3, clips=1, frames=8, out=tmp_path,
+                      still=2)
     for key in TARGETS:
         assert key in report and key in report["passed"]
     for key in REPORT_ORDER:

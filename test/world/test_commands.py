@@ -8,6 +8,7 @@ from hyperseg_ros.command import validate_command
 from hyperseg_ros.world.commands import (
     COLOUR_KNOWLEDGE,
     CORNER_WORDS,
+    POSITION_PHRASES,
     SHAPE_KNOWLEDGE,
     UNKNOWN,
     Description,
@@ -100,16 +101,53 @@ def test_reasoning_property_picks_exactly_the_target():
     assert checked > 50
 
 
-def test_no_match_commands_describe_something_absent():
-    for seed in range(60):
+_THIRDS = {"left": (0, None), "right": (2, None), "top": (None, 0), "bottom": (None, 2), "centre": (1, 1),
+           "top left": (0, 0), "top right": (2, 0), "bottom left": (0, 2), "bottom right": (2, 2)}
+
+
+def _in_third(o, word, width, height) -> bool:
+    """Independent reading of a position word: the object's centre lies in that third (no margins)."""
+    col, row = _THIRDS[word]
+    return ((col is None or int(3 * o.cx / width) == col) and (row is None or int(3 * o.cy / height) == row))
+
+
+def test_no_match_commands_describe_nothing_in_the_scene():
+    forms = set()
+    for seed in range(120):
         rng = np.random.default_rng(seed)
         scene = draw_scene(rng, 320, 240)
         wc = referring(rng, scene, no_match=True)
-        assert wc.targets == ()
-        assert _plain_match(wc.phrase, scene.objects) == []
+        assert wc.targets == () and wc.kind == "no_match"
+        forms.add(wc.form)
+        head = re.split(r" (?:to the left of|to the right of|left of|right of|above|below|under|next to|beside|inside|in) ",
+                        wc.phrase)[0]
+        if wc.form in ("attributes", "superlative"):  # only an absent kind has no largest / leftmost
+            assert _plain_match(head, scene.objects) == [], wc.phrase
+        elif wc.form == "position":
+            word = next(w for w, said in POSITION_PHRASES.items() if any(wc.phrase.endswith(" " + p) for p in said))
+            assert not any(_in_third(o, word, 320, 240) for o in _plain_match(head, scene.objects)), wc.phrase
         wr = reasoning(rng, scene, no_match=True)
         if wr is not None:
             assert wr.targets == ()
+    assert forms == {"attributes", "position", "superlative", "relation"}
+
+
+@pytest.mark.parametrize("task", ["referring", "reasoning"])
+def test_no_target_share_is_the_same_for_every_phrase_form(task):
+    """The form of a phrase (position, superlative, relation, kind of reasoning) must not tell
+    whether the command has a target: each form's no-target share within 10 points of the overall."""
+    targets, forms = [], []
+    for i in range(400):
+        rng = sample_rng("train", i)
+        scene = draw_scene(rng, 320, 240)
+        wc = sample_command(rng, scene, task, no_match_rate=0.2)
+        targets.append(not wc.targets)
+        forms.append(wc.form)
+    overall = np.mean(targets)
+    assert 0.12 < overall < 0.3
+    for form in set(forms):
+        share = np.mean([t for t, f in zip(targets, forms) if f == form])
+        assert abs(share - overall) <= 0.10, (form, share, overall)
 
 
 def test_open_vocabulary_ground_truth():

@@ -27,6 +27,7 @@ from hyperseg_ros.world.splits import sample_rng
 from hyperseg_ros.world.video import draw_clip
 
 VIDEO_WINDOW = 3  # consecutive frames per training clip: temporal latents and re-id across them
+STILL_CLIPS = 0.25  # share of clips that hold still (one frame repeated): carried latents must not change the answer
 
 
 @dataclass
@@ -156,7 +157,8 @@ def clip_batches(step: int, batch_size: int, task: str, tokenizer: PreTrainedTok
     """`window` consecutive frames of batch_size / commands_per_scene clips for `task`, each clip
     with commands_per_scene commands, as one Batch per frame. A command is drawn on the window's
     first frame with static attributes (a moving object keeps its colour, shape and size, not its
-    position); visual prompts are given on that first frame."""
+    position); visual prompts are given on that first frame. A share STILL_CLIPS of the clips
+    repeats their first frame."""
     count = _scenes(batch_size, commands_per_scene)
     clips, commands = [], []
     for b in range(count):
@@ -165,6 +167,8 @@ def clip_batches(step: int, batch_size: int, task: str, tokenizer: PreTrainedTok
         clip = draw_clip(rng, width, height, frames=8)
         start = int(rng.integers(0, len(clip.frames) - window + 1))
         frames = clip.frames[start:start + window]
+        if rng.random() < STILL_CLIPS:  # a robot often looks at a still scene: the first answer is the answer
+            frames = [frames[0]] * window
         for _ in range(commands_per_scene):
             clips.append(frames)
             commands.append(sample_command(rng, frames[0], task, no_match_rate=0.1, static=True))

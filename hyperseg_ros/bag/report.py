@@ -70,13 +70,18 @@ def ground_truth(path) -> dict[int, object]:
 def judge(truth, seg) -> dict:
     """One frame's answer against its ground truth -> {targets, found, ids: {target id: answer id},
     ious: {target id: best IoU}}. A target is found by the published instance of highest IoU when
-    that IoU is >= FOUND_IOU; `found` says every target was (False when the node did not answer)."""
+    that IoU is >= FOUND_IOU; `found` says every target was (False when the node did not answer).
+    Open vocabulary names what it finds: there only an instance with the target's label counts."""
     targets = {int(t.id): mask_rle.decode(t.mask_rle, truth.height, truth.width) for t in truth.instances}
+    labels = {int(t.id): t.label.lower() for t in truth.instances}
+    named = truth.task == "open_vocabulary"
     shown = [] if seg is None else [_Shown(i, seg.height, seg.width) for i in seg.instances]
     ids, ious = {}, {}
     for tid, mask in targets.items():
         best, best_id = 0.0, None
         for inst in shown:
+            if named and inst.label.lower() != labels[tid]:
+                continue
             union = np.logical_or(mask, inst.mask).sum()
             iou = float(np.logical_and(mask, inst.mask).sum() / union) if union else 0.0
             if iou > best:

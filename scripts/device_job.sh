@@ -24,7 +24,7 @@ mkdir -p "$OUT"
 
 TRANSFORMERS_PIN=5.17.0   # the GPU machine's (its python3: 3.12, torch 2.11, transformers 5.17)
 HUB_PIN=1.33.0
-SIDE=build/device-venv
+SIDE=${DEVICE_JOB_SIDE_VENV:-build/device-venv}
 VENV=${VENV:-.venv}
 note=""
 
@@ -64,6 +64,10 @@ fi
 
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
   TQDM_MININTERVAL=${TQDM_MININTERVAL:-10} DEVICE_JOB_NOTE="$note"
+# Each phase is a fresh process: compiled bytecode kept in build/pycache (not in any venv) spares
+# every later one the ~8 s of compiling transformers again on a small CPU.
+unset PYTHONDONTWRITEBYTECODE
+export PYTHONPYCACHEPREFIX=${PYTHONPYCACHEPREFIX:-$PWD/build/pycache}
 "$PY" -P -m hyperseg_ros.training.device_job --out "$OUT" --python "$PY" "$@" 2>&1 | tee "$OUT/job.log"
 rc=${PIPESTATUS[0]}
 

@@ -22,8 +22,9 @@ after each phase, so a killed job still returns what it measured:
 What comes back ($OUT, at most 8 files of at most 16 MiB, at most two folders down): report.json,
 job.log (written by the shell script), model/{config.json, model.safetensors.index.json, shards}.
 `python -P -m hyperseg_ros.training.import_device_run <returned dir> <model dir>` turns them into a
-`load_model` directory. The orchestrator uses the standard library only (no torch import), so it
-reports even when torch itself fails; nothing on this path imports rclpy or hyperseg_ros.msg.
+`load_model` directory. Exit status: 0; 2 when a phase failed; 1 when something would not come
+back. The orchestrator uses the standard library only (no torch import), so it reports even when
+torch itself fails; nothing on this path imports rclpy or hyperseg_ros.msg.
 """
 from __future__ import annotations
 
@@ -55,23 +56,24 @@ SETTINGS = {
     "gpu": {
         "budget_s": 570, "check_frames": 6, "check_size": (640, 480), "check_timeout_s": 100,
         "bench_size": "3b", "bench_dtype": "bfloat16", "bench_frames": 8, "bench_warmup": 2, "bench_timeout_s": 150,
-        "bench_pyramid_size": 0, "bench_vision_size": 0,
+        "bench_pyramid_size": 0, "bench_vision_size": 0, "bench_tasks": ("referring", "open_vocabulary", "visual_prompt"),
         "train_batch_size": 64, "train_commands_per_scene": 4, "train_lr": 1e-4, "train_warmup": 50,
-        "train_amp": "bf16", "train_export_every_minutes": 2.0, "train_min_s": 60, "train_overhead_s": 45,
+        "train_amp": "bf16", "train_export_every_minutes": 2.0, "train_min_s": 60, "train_overhead_s": 60,
         "eval_samples": 48, "eval_clips": 6, "eval_frames": 8, "eval_timeout_s": 60, "eval_ap_resamples": 20,
         "eval_video": ("clip_referring", "clip_open_vocabulary", "clip_visual_prompt_box", "clip_visual_prompt_point"),
-        "final_reserve_s": 10, "threads": 4,
+        "final_reserve_s": 10, "threads": 8, "train_threads": 2,
     },
     "smoke": {
-        "budget_s": 300, "check_frames": 1, "check_size": (320, 240), "check_timeout_s": 60,
+        "budget_s": 300, "check_frames": 2, "check_size": (320, 240), "check_timeout_s": 60,
         "bench_size": "tiny", "bench_dtype": "float32", "bench_frames": 2, "bench_warmup": 1, "bench_timeout_s": 60,
-        "bench_pyramid_size": 0, "bench_vision_size": 0,
+        "bench_pyramid_size": 0, "bench_vision_size": 0, "bench_tasks": ("referring", "open_vocabulary", "visual_prompt"),
         "train_batch_size": 2, "train_commands_per_scene": 1, "train_lr": 1e-5, "train_warmup": 2,
-        "train_amp": "bf16", "train_export_every_minutes": 0.1, "train_min_s": 15, "train_overhead_s": 25,
-        "train_seconds": 15,
-        "eval_samples": 1, "eval_clips": 1, "eval_frames": 8, "eval_timeout_s": 60, "eval_ap_resamples": 5,
-        "eval_video": ("clip_open_vocabulary",),
-        "final_reserve_s": 5, "threads": 2,
+        "train_amp": "none",  # bf16 autocast on a CPU without bf16 units: ~10x slower (test_train covers it)
+        "train_export_every_minutes": 0.1, "train_min_s": 5, "train_overhead_s": 60,
+        "train_seconds": 10,
+        "eval_samples": 2, "eval_clips": 1, "eval_frames": 8, "eval_timeout_s": 60, "eval_ap_resamples": 5,
+        "eval_video": ("clip_referring", "clip_open_vocabulary"),
+        "final_reserve_s": 5, "threads": 1, "train_threads": 1,  # 2 threads on a shared 2-core CPU: ~10x slower
     },
 }
 SMOKE_BENCH_NOTE = ("smoke on the CPU: the `tiny` size with random weights stands in for 3b (3b needs ~13 GB "
@@ -128,9 +130,10 @@ def check_limits(files: list[dict]) -> list[str]:
 
 
 class Job:
-    def __init__(self, out: Path, smoke: bool, budget_s: float | None, python: str, device: str, note: str):
+    def __init__(self, out: Path, smoke: bool, budget_s: float | None, python: str, device: str, note: str,
+                 overrides: dict | None = None):
         self.out, self.smoke, self.python, self.device = out, smoke, python, device
-        self.cfg = dict(SETTINGS["smoke" if smoke else "gpu"])
+        self.cfg = {**SETTINGS["smoke" if smoke else "gpu"], **(overrides or {})}
         if budget_s:
             self.cfg["budget_s"] = budget_s
         self.start = time.monotonic()
@@ -239,7 +242,7 @@ class Job:
                 "--max-minutes", f"{seconds / 60:.3f}", "--save-every", "1000000000",
                 "--export-every-minutes", str(cfg["train_export_every_minutes"]), "--max-shard-size", "15MB",
                 "--no-export-tokenizer", "--amp", cfg["train_amp"], "--workers", str(workers),
-                "--threads", str(cfg["threads"])]
+                "--threads", str(cfg["train_threads"])]
         section.update(command="python -P " + " ".join(argv[1:]), train_seconds=round(seconds, 1))
         info = self.child("train", argv, seconds + cfg["train_overhead_s"])
         summary = read_json(ckpt / "summary.json")
@@ -301,7 +304,7 @@ class Job:
         shutil.rmtree(self.scratch, ignore_errors=True)
         print(f"\n=== device_job: done in {time.monotonic() - self.start:.0f} s; failed: {failed or 'none'}; "
               f"limits: {problems or 'ok'}; report: {self.out / REPORT_NAME} ===", flush=True)
-        return 1 if problems else 0
+        return 1 if problems else 2 if failed else 0
 
 
 def _round(x, digits: int = 4):
@@ -314,7 +317,17 @@ def orchestrate(args) -> int:
     for stale in (out / REPORT_NAME, out / MODEL_DIR):  # an earlier run's results (the GPU machine starts empty)
         shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
     device = args.device or ("cpu" if args.smoke else "cuda")
-    job = Job(out, args.smoke, args.budget_s, args.python or sys.executable, device, os.environ.get("DEVICE_JOB_NOTE", ""))
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        if key not in SETTINGS["gpu"]:
+            raise SystemExit(f"--set {item}: unknown setting {key!r} (one of {', '.join(SETTINGS['gpu'])})")
+        try:
+            overrides[key] = json.loads(value)
+        except ValueError:
+            overrides[key] = value
+    job = Job(out, args.smoke, args.budget_s, args.python or sys.executable, device,
+              os.environ.get("DEVICE_JOB_NOTE", ""), overrides)
     job.save()
     steps = [("gpu_check", job.run_gpu_check), ("bench_3b", job.run_bench), ("train", job.run_train),
              ("eval", job.run_eval)]
@@ -521,7 +534,8 @@ def phase_bench_3b(ctx: dict, result: dict, save) -> None:
     result["median_ms"] = {"full_pass": {}, "per_frame_pass": {}}
     result["flops_G"] = {"full_pass": {}, "per_frame_pass": {}}
     result["tflops_per_s"] = {"full_pass": {}, "per_frame_pass": {}}
-    for task, command in bench.COMMANDS.items():
+    for task in cfg["bench_tasks"]:
+        command = bench.COMMANDS[task]
         for kind, every_n in (("full_pass", 1), ("per_frame_pass", len(frames))):
             try:
                 medians = bench._medians(model, tokenizer, command, frames, every_n, cfg["bench_warmup"])
@@ -658,6 +672,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="total wall budget in seconds (default 570 on a GPU, 300 for --smoke)")
     p.add_argument("--device", default="", help="accelerator (default cuda; cpu with --smoke)")
     p.add_argument("--python", default="", help="interpreter of the phases (default: this one)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting of SETTINGS (value as JSON), e.g. --set train_batch_size=96")
     p.add_argument("--phase", help=argparse.SUPPRESS)
     p.add_argument("--result", help=argparse.SUPPRESS)
     p.add_argument("--config", help=argparse.SUPPRESS)

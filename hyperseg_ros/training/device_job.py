@@ -232,9 +232,8 @@ class Job:
             self.save()
             return
         ckpt = self.scratch / "train"
-        workers = max(1, (os.cpu_count() or 2) - 2)
-        if self.smoke:
-            workers = 1
+        workers = 1 if self.smoke else max(1, (os.cpu_count() or 2) - 2)
+        workers, prefetch = loader_size(workers, 4, cfg["train_batch_size"], section)
         argv = ["-m", "hyperseg_ros.training.train", "--init-from", str(START_MODEL), "--out",
                 str(self.out / MODEL_DIR), "--checkpoint", str(ckpt), "--device", self.device,
                 "--batch-size", str(cfg["train_batch_size"]), "--commands-per-scene", str(cfg["train_commands_per_scene"]),
@@ -242,6 +241,7 @@ class Job:
                 "--max-minutes", f"{seconds / 60:.3f}", "--save-every", "1000000000",
                 "--export-every-minutes", str(cfg["train_export_every_minutes"]), "--max-shard-size", "15MB",
                 "--no-export-tokenizer", "--amp", cfg["train_amp"], "--workers", str(workers),
+                "--prefetch", str(prefetch),
                 "--threads", str(cfg["train_threads"])]
         section.update(command="python -P " + " ".join(argv[1:]), train_seconds=round(seconds, 1))
         info = self.child("train", argv, seconds + cfg["train_overhead_s"])
@@ -305,6 +305,28 @@ class Job:
         print(f"\n=== device_job: done in {time.monotonic() - self.start:.0f} s; failed: {failed or 'none'}; "
               f"limits: {problems or 'ok'}; report: {self.out / REPORT_NAME} ===", flush=True)
         return 1 if problems else 2 if failed else 0
+
+
+def loader_size(workers: int, prefetch: int, batch_size: int, section: dict) -> tuple[int, int]:
+    """Data workers and their prefetch depth that fit in shared memory: each item a worker hands over
+    waits in /dev/shm (a container's may be 64 MB), so at most half of the free space is planned for
+    workers x prefetch items of the estimated size (a clip item: 1.5 image batches of the start
+    model's input sizes). Too little room for one item per worker: fewer workers, down to 0."""
+    config = read_json(START_MODEL / "config.json") or {}
+    sides = (config.get("pyramid_image_size") or 1024, config.get("vision_image_size") or 384)
+    item = int(1.5 * batch_size * 4 * 3 * sum(side * side for side in sides) * 1.2)  # float32 RGB + targets
+    try:
+        stat = os.statvfs("/dev/shm")
+        free = stat.f_bavail * stat.f_frsize
+    except OSError:
+        free = None
+    slots = max(0, int(0.5 * free // item)) if free is not None else workers * prefetch
+    if slots < workers * prefetch:
+        prefetch = max(1, min(prefetch, slots // max(workers, 1)))
+        workers = min(workers, slots // prefetch)
+    section["loader"] = {"workers": workers, "prefetch": prefetch, "item_MiB_estimate": round(item / 2**20, 1),
+                         "shm_free_MiB": None if free is None else round(free / 2**20)}
+    return workers, prefetch
 
 
 def _round(x, digits: int = 4):

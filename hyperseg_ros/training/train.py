@@ -232,6 +232,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--workers", type=int, default=0, help="DataLoader processes drawing the world")
+    p.add_argument("--prefetch", type=int, default=4,
+                   help="items each worker draws ahead (they wait in shared memory, /dev/shm)")
     p.add_argument("--amp", default="none", choices=("none", "bf16"),
                    help="autocast dtype of the forward pass (bf16 on CUDA; the losses stay float32)")
     p.add_argument("--export-every-minutes", type=float, default=0.0,
@@ -280,14 +282,15 @@ def main(argv: list[str] | None = None) -> dict:
     start_step = state["step"]
     loader = torch.utils.data.DataLoader(data, batch_size=None, sampler=range(start_step, args.steps),
                                          num_workers=args.workers, collate_fn=lambda x: x,
-                                         prefetch_factor=4 if args.workers else None,
+                                         prefetch_factor=args.prefetch if args.workers else None,
                                          persistent_workers=False, worker_init_fn=_one_thread_worker)
     amp = torch.bfloat16 if args.amp == "bf16" else None
     out_dir, shard = Path(args.out), args.max_shard_size or None
     export_tokenizer = tokenizer if args.export_tokenizer else None
     meter = ThroughputMeter(device)
     run_info = {"device": str(device), "amp": args.amp, "batch_size": args.batch_size,
-                "commands_per_scene": args.commands_per_scene, "workers": args.workers}
+                "commands_per_scene": args.commands_per_scene, "workers": args.workers,
+                "prefetch": args.prefetch if args.workers else None}
 
     def write_summary(extra: dict) -> dict:
         summary = {"steps": state["step"], "this_run_steps": state["step"] - start_step,

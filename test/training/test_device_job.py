@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hyperseg_ros.training.device_job import SECTIONS, check_limits, out_files
+from hyperseg_ros.training.device_job import SECTIONS, check_limits, loader_size, out_files
 
 ROOT = Path(__file__).resolve().parents[2]
 # the subprocesses keep their bytecode in build/pycache, as the job's phases do (no venv is written)
@@ -39,6 +39,17 @@ def test_the_limit_check_names_what_would_not_come_back(tmp_path):
     assert any(p.startswith("a/b/c/deep: 3 folders down") for p in problems)
     assert any(p.startswith("odd name: name outside") for p in problems)
     assert check_limits(out_files(tmp_path / "a")) == []  # a/b/c/deep seen from a: two folders down
+
+
+@pytest.mark.parametrize("free_mib, expected", [(24000, (14, 4)), (1024, (4, 1)), (64, (0, 1))])
+def test_data_workers_are_sized_to_the_shared_memory(monkeypatch, free_mib, expected):
+    class Stat:  # /dev/shm with `free_mib` free (a container's default is 64 MB)
+        f_bavail, f_frsize = free_mib, 2**20
+
+    monkeypatch.setattr(os, "statvfs", lambda path: Stat)
+    section = {}
+    assert loader_size(14, 4, 64, section) == expected  # ~108 MiB per item of 64 samples
+    assert section["loader"]["shm_free_MiB"] == free_mib
 
 
 @pytest.fixture(scope="module")

@@ -162,8 +162,8 @@ class Job:
         print(f"\n=== device_job: {name} (limit {timeout_s:.0f} s, {self.left():.0f} s of the budget left) ===",
               flush=True)
         info: dict = {"limit_s": round(timeout_s, 1)}
-        try:
-            proc = subprocess.Popen([self.python, "-P", *argv], cwd=ROOT, start_new_session=True)
+        try:  # its own process group (same session: whatever ends this job's session ends it too)
+            proc = subprocess.Popen([self.python, "-P", *argv], cwd=ROOT, process_group=0)
         except OSError as err:
             info.update(rc=None, error=f"could not start {self.python}: {err}", seconds=0.0)
             return info
@@ -171,17 +171,10 @@ class Job:
             info["rc"] = proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             info["timed_out"] = True
-            for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
-                try:
-                    os.killpg(proc.pid, sig)  # the phase process and its data workers, nothing else
-                except ProcessLookupError:
-                    break
-                try:
-                    proc.wait(timeout=grace)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
-            info["rc"] = proc.returncode
+            info["rc"] = _end_group(proc)
+        except BaseException:  # the job itself is stopped (SIGTERM, Ctrl-C): the phase goes with it
+            _end_group(proc, grace=3)
+            raise
         info["seconds"] = round(time.monotonic() - began, 1)
         self.report["job"]["phases"][name] = info
         return info
@@ -307,6 +300,25 @@ class Job:
         return 1 if problems else 2 if failed else 0
 
 
+def _end_group(proc: subprocess.Popen, grace: float = 10) -> int | None:
+    """SIGTERM, then SIGKILL, to the phase's process group (the phase and its data workers only)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=grace)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    return proc.returncode
+
+
+def _stopped(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def loader_size(workers: int, prefetch: int, batch_size: int, section: dict) -> tuple[int, int]:
     """Data workers and their prefetch depth that fit in shared memory: each item a worker hands over
     waits in /dev/shm (a container's may be 64 MB), so at most half of the free space is planned for
@@ -353,9 +365,14 @@ def orchestrate(args) -> int:
     job.save()
     steps = [("gpu_check", job.run_gpu_check), ("bench_3b", job.run_bench), ("train", job.run_train),
              ("eval", job.run_eval)]
+    signal.signal(signal.SIGTERM, _stopped)
     for section, run in steps:
         try:
             run()
+        except KeyboardInterrupt as err:  # stopped from outside: say so, keep what was measured
+            job.report[section] = {**job.report.get(section, {}), "error": f"the job was stopped ({err}) during {section}"}
+            job.report["job"]["stopped"] = f"{err} during {section}"
+            break
         except Exception as err:  # noqa: BLE001 - a phase's failure is recorded; the next still runs
             job.report[section] = {**job.report.get(section, {}), "error": f"{type(err).__name__}: {err}",
                                    "traceback": traceback.format_exc(limit=4)}

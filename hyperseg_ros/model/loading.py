@@ -9,6 +9,8 @@ weight the config needs present with its shape, and none left over. Every error 
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import torch
@@ -90,28 +92,82 @@ def validate_config(data: dict, path: Path) -> HyperSegConfig:
 
 def safetensors_files(directory: Path) -> list[Path]:
     """The safetensors file(s) of `directory`, each with a readable header; ModelFileError if there
-    is none (a pickle such as pytorch_model.bin is never a fallback) or one is unreadable."""
+    is none (a pickle such as pytorch_model.bin is never a fallback) or one is unreadable.
+
+    Sharded weights (model.safetensors.index.json + shards, as `save_pretrained(max_shard_size=...)`
+    writes them) are read strictly: every shard is a plain file name of a regular file inside the
+    directory (no path, no "..", no FIFO or device), and the keys of each shard are
+    exactly those the index maps to it (no key missing, none unlisted, none in two shards)."""
     from safetensors import SafetensorError, safe_open
 
     index = directory / WEIGHTS_INDEX
+    weight_map = None
+    if index.is_file() and (directory / WEIGHTS_FILE).exists():  # transformers would read the single file
+        raise ModelFileError(f"{directory}: both {WEIGHTS_FILE} and {WEIGHTS_INDEX}; keep one")
     if index.is_file():
-        try:
-            names = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
-            raise ModelFileError(f"{index}: not a safetensors index ({err!r})") from None
+        weight_map = read_weight_map(index)
+        names = sorted(set(weight_map.values()))
+        for name in names:
+            check_shard_name(directory, name, index)
     elif (directory / WEIGHTS_FILE).is_file():
         names = [WEIGHTS_FILE]
     else:
         pickles = sorted(p.name for p in directory.glob("*.bin")) + sorted(p.name for p in directory.glob("*.pt*"))
         raise ModelFileError(f"{directory / WEIGHTS_FILE}: missing; weights are read from safetensors only"
                              + (f" ({', '.join(pickles)} is not loaded: it is a pickle)" if pickles else ""))
+    seen: dict[str, str] = {}
     for name in names:
         try:
             with safe_open(directory / name, framework="pt") as f:
-                f.keys()
+                keys = list(f.keys())
         except (OSError, SafetensorError) as err:
             raise ModelFileError(f"{directory / name}: not a readable safetensors file ({err})") from None
+        if weight_map is None:
+            continue
+        listed = {k for k, v in weight_map.items() if v == name}
+        twice = sorted(f"{k} (also in {seen[k]})" for k in keys if k in seen)
+        unlisted = sorted(set(keys) - listed)
+        absent = sorted(listed - set(keys))
+        problems = [f"{label} {_first(found)}" for label, found in (
+            ("weights in two shards", twice), (f"weights {WEIGHTS_INDEX} does not map here", unlisted),
+            (f"weights {WEIGHTS_INDEX} maps here but the shard lacks", absent)) if found]
+        if problems:
+            raise ModelFileError(f"{directory / name}: {'; '.join(problems)}")
+        seen.update(dict.fromkeys(keys, name))
     return [directory / name for name in names]
+
+
+def read_weight_map(index: Path) -> dict[str, str]:
+    """The `weight_map` (weight name -> shard file name) of a safetensors index; ModelFileError when
+    the file is not such an index."""
+    try:
+        weight_map = json.loads(index.read_text())["weight_map"]
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
+        raise ModelFileError(f"{index}: not a safetensors index ({err!r})") from None
+    if (not isinstance(weight_map, dict) or not weight_map
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in weight_map.items())):
+        raise ModelFileError(f"{index}: not a safetensors index (weight_map must map weight names to file names)")
+    return weight_map
+
+
+def check_shard_name(directory: Path, name: str, index: Path) -> None:
+    """ModelFileError naming the index entry unless `name` is a plain file name (no directory part,
+    not "." or "..", not absolute) of a regular file directly inside `directory`."""
+    if (not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name
+            or Path(name).is_absolute() or Path(name).name != name):
+        raise ModelFileError(f"{index}: shard entry {name!r} is not a plain file name inside {directory}")
+    path = directory / name
+    try:
+        mode = os.stat(path).st_mode  # a link (a hub cache's snapshot) counts as what it points to
+    except FileNotFoundError:
+        raise ModelFileError(f"{index}: shard entry {name!r}: {path} is missing") from None
+    except OSError as err:
+        raise ModelFileError(f"{index}: shard entry {name!r}: {path} cannot be read ({err})") from None
+    if not stat.S_ISREG(mode):
+        kind = ("a directory" if stat.S_ISDIR(mode)
+                else "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+        raise ModelFileError(f"{index}: shard entry {name!r}: {path} is {kind}, not a regular file")
 
 
 def check_loading_info(info: dict, files: str) -> None:

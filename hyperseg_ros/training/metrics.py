@@ -1,6 +1,9 @@
 """Segmentation metrics of the evaluation: cIoU / gIoU, J&F, identity switches with coverage, mask AP
 (COCOeval), precision / recall of labelled instances, and 95% bootstrap intervals.
 
+pycocotools is imported only when mask AP is computed: where it is not installed (the GPU machine),
+`MaskAP` answers NaN and says why in `MaskAP.skipped` (and once on stderr); every other metric works.
+
 Masks are [H,W] bool numpy arrays at image resolution. Conventions follow the benchmarks the
 paper reports: cIoU = cumulative intersection / cumulative union (RefCOCO), gIoU = mean per-sample
 IoU with an empty prediction of an empty target counting 1 (ReasonSeg), J&F = mean of region
@@ -10,13 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import sys
 from collections.abc import Sequence
 
 import cv2
 import numpy as np
-from pycocotools import mask as mask_utils
-from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 from scipy.optimize import linear_sum_assignment
 
 
@@ -150,8 +151,31 @@ def bootstrap_mean(values: Sequence[float], resamples: int = 2000, seed: int = 0
     return bootstrap_ratio(values, np.ones(len(values)), resamples, seed)
 
 
+def pycocotools_missing() -> str | None:
+    """Why mask AP cannot be computed here (None when pycocotools imports)."""
+    try:
+        import pycocotools.cocoeval  # noqa: F401
+    except ImportError as err:
+        return f"mask AP skipped: pycocotools is not installed ({err})"
+    return None
+
+
+_warned_ap = False
+
+
+def _ap_skipped() -> str | None:
+    global _warned_ap
+    reason = pycocotools_missing()
+    if reason and not _warned_ap:
+        print(f"metrics: {reason}; AP50 and mAP are NaN", file=sys.stderr)
+        _warned_ap = True
+    return reason
+
+
 def encode_mask(mask: np.ndarray) -> dict:
     """COCO compressed RLE of a [H,W] bool mask (counts as str, JSON-ready)."""
+    from pycocotools import mask as mask_utils
+
     rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
     rle["counts"] = rle["counts"].decode("ascii")
     return rle
@@ -169,6 +193,7 @@ class MaskAP:
         self.images: list[dict] = []
         self.annotations: list[dict] = []
         self.detections: list[dict] = []
+        self.skipped = _ap_skipped()  # why AP is NaN here (pycocotools missing), else None
 
     def _category(self, name: str) -> int:
         return self.categories.setdefault(name.lower(), len(self.categories) + 1)
@@ -178,6 +203,10 @@ class MaskAP:
         """gt: (category, mask) per ground-truth instance; pred: (category, score, mask) per prediction."""
         image_id = len(self.images) + 1
         self.images.append({"id": image_id, "height": height, "width": width})
+        if self.skipped:
+            return
+        from pycocotools import mask as mask_utils
+
         for name, mask in gt:
             rle = encode_mask(mask)
             self.annotations.append({"id": len(self.annotations) + 1, "image_id": image_id,
@@ -208,7 +237,7 @@ class MaskAP:
     def bootstrap(self, resamples: int = 100, seed: int = 0) -> dict[str, tuple[float, float]]:
         """95% percentile-bootstrap intervals of mAP and AP50 over images."""
         rng = np.random.default_rng(seed)
-        n = len(self.images)
+        n = 0 if self.skipped else len(self.images)
         runs = [self.resampled(rng.integers(1, n + 1, n).tolist()).evaluate() for _ in range(resamples)] if n else []
         out = {}
         for key in ("mAP", "AP50"):
@@ -219,9 +248,12 @@ class MaskAP:
         return out
 
     def evaluate(self) -> dict[str, float]:
-        """-> {"mAP": AP@[.5:.95], "AP50": AP@.5}; NaN without any ground truth."""
-        if not self.annotations:
+        """-> {"mAP": AP@[.5:.95], "AP50": AP@.5}; NaN without any ground truth (or without pycocotools)."""
+        if not self.annotations or self.skipped:
             return {"mAP": float("nan"), "AP50": float("nan")}
+        from pycocotools.coco import COCO
+        from pycocotools.cocoeval import COCOeval
+
         gt = COCO()
         gt.dataset = {"images": self.images, "annotations": self.annotations,
                       "categories": [{"id": i, "name": n} for n, i in self.categories.items()]}

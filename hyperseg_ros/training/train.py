@@ -8,12 +8,23 @@ short clip (temporal latents carried frame to frame, re-id loss across frames). 
 the train split, scene b of step s = train seed s * scenes + b, so runs are reproducible and resume
 exactly. With `--commands-per-scene K` each scene carries K commands and the image-only modules run
 once per scene (training.shared_passes). Checkpoints: weights and optimizer tensors in safetensors, everything else in JSON.
+
+On a GPU: `--amp bf16` runs the forward pass under bfloat16 autocast (losses in float32),
+`--export-every-minutes M` rewrites the `--out` directory every M minutes (a run killed later still
+leaves weights), `--max-shard-size 15MB` writes it as safetensors shards, and the summary reports
+samples/s, the share of the loop spent waiting on the data workers, GPU utilisation and memory
+(training.throughput). scripts/device_job.sh runs it so.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import math
+import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,10 +36,13 @@ from tqdm import tqdm
 from hyperseg_ros.model import load_model
 from hyperseg_ros.model.config import HyperSegConfig
 from hyperseg_ros.model.hyperseg import HyperSeg
+from hyperseg_ros.model.loading import WEIGHTS_INDEX
+from hyperseg_ros.model.segmentation_predictor import PredictorOutput
 from hyperseg_ros.model.tokenizer import build_word_tokenizer
 from hyperseg_ros.training.dataset import clip_batches, image_batch
 from hyperseg_ros.training.losses import LossWeights, reid_loss, segmentation_loss
 from hyperseg_ros.training.shared_passes import shared_image_passes
+from hyperseg_ros.training.throughput import ThroughputMeter
 from hyperseg_ros.world.scene import SHAPES
 from hyperseg_ros.world.vocabulary import world_words
 
@@ -101,21 +115,36 @@ def learning_rate(step: int, progress: float, peak: float, warmup: int = 200) ->
 
 
 def train_step(model: HyperSeg, kind: str, frames: list, weights: LossWeights, device,
-               commands_per_scene: int = 1) -> dict[str, torch.Tensor]:
-    """Forward + losses of one item (no backward). Clips carry latents and region tokens."""
+               commands_per_scene: int = 1, amp: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+    """Forward + losses of one item (no backward). Clips carry latents and region tokens.
+    amp: autocast dtype of the forward pass (None = off); the losses are computed in float32."""
     with shared_image_passes(model, commands_per_scene):
-        return _frame_losses(model, kind, frames, weights, device)
+        return _frame_losses(model, kind, frames, weights, torch.device(device), amp)
 
 
-def _frame_losses(model: HyperSeg, kind: str, frames: list, weights: LossWeights, device) -> dict[str, torch.Tensor]:
+def _float32(pred: PredictorOutput) -> PredictorOutput:
+    """The predictions in float32 (autocast leaves them bfloat16; matching and losses want float32)."""
+    cast = {f.name: getattr(pred, f.name) for f in dataclasses.fields(pred)}
+    cast = {k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in cast.items()}
+    cast["aux"] = [_float32(a) for a in pred.aux]
+    return PredictorOutput(**cast)
+
+
+def _frame_losses(model: HyperSeg, kind: str, frames: list, weights: LossWeights, device,
+                  amp: torch.dtype | None = None) -> dict[str, torch.Tensor]:
     task = kind.split(":")[-1]
     latents = region_tokens = None
     previous = None
     total: dict[str, torch.Tensor] = {}
     for batch in frames:
         batch = batch.to(device)
-        out = model(batch.pyramid, batch.vision, batch.tokens, temporal_latents=latents,
-                    region_points=batch.region_points if region_tokens is None else None, region_tokens=region_tokens)
+        autocast = (torch.autocast(device.type, dtype=amp) if amp is not None else contextlib.nullcontext())
+        with autocast:
+            out = model(batch.pyramid, batch.vision, batch.tokens, temporal_latents=latents,
+                        region_points=batch.region_points if region_tokens is None else None,
+                        region_tokens=region_tokens)
+        if amp is not None:
+            out = dataclasses.replace(out, predictions=_float32(out.predictions))
         losses, matches = segmentation_loss(out.predictions, task, batch.targets, weights)
         if previous is not None:
             embed, targets, prev_matches = previous
@@ -181,11 +210,29 @@ def plot_losses(history: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def export(model: HyperSeg, tokenizer, out: Path) -> None:
-    """A `load_model(out)` directory: config.json, model.safetensors, tokenizer files."""
+def export(model: HyperSeg, tokenizer, out: Path, max_shard_size: str | None = None) -> None:
+    """A `load_model(out)` directory: config.json, model.safetensors (or shards of at most
+    `max_shard_size` + model.safetensors.index.json), and the tokenizer files unless `tokenizer` is
+    None. Written beside, then moved in file by file (os.replace), the weights before the index and
+    config.json; weight files of an earlier export that the new one does not have are removed last."""
     out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out), safe_serialization=True)
-    tokenizer.save_pretrained(str(out))
+    with tempfile.TemporaryDirectory(prefix="hyperseg-export-") as tmp:
+        staged = Path(tmp)
+        model.save_pretrained(str(staged), safe_serialization=True,
+                              **({"max_shard_size": max_shard_size} if max_shard_size else {}))
+        if tokenizer is not None:
+            tokenizer.save_pretrained(str(staged))
+        order = {WEIGHTS_INDEX: 1, "config.json": 2}
+        names = sorted((p.name for p in staged.iterdir() if p.is_file()), key=lambda n: (order.get(n, 0), n))
+        for name in names:
+            part = out / f".{name}.part"
+            shutil.copyfile(staged / name, part)
+            os.replace(part, out / name)
+    weights = [p for p in out.iterdir() if p.name == WEIGHTS_INDEX
+               or (p.name.startswith("model") and p.name.endswith(".safetensors"))]
+    for stale in weights:
+        if stale.name not in names:
+            stale.unlink()
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -216,6 +263,16 @@ def main(argv: list[str] | None = None) -> dict:
                    help="set a model config field, e.g. category_prompts=parallel (repeatable)")
     p.add_argument("--freeze", default="", help="comma-separated parameter-name prefixes left untrained, "
                    "e.g. pyramid_encoder,predictor.pixel_decoder")
+    p.add_argument("--prefetch", type=int, default=4,
+                   help="items each worker draws ahead (they wait in shared memory, /dev/shm)")
+    p.add_argument("--amp", default="none", choices=("none", "bf16"),
+                   help="autocast dtype of the forward pass (bf16 on CUDA; the losses stay float32)")
+    p.add_argument("--export-every-minutes", type=float, default=0.0,
+                   help="also write the --out directory every so many minutes of training (0 = only at the end)")
+    p.add_argument("--max-shard-size", default="",
+                   help="write --out as safetensors shards of at most this size (e.g. 15MB); '' = one file")
+    p.add_argument("--export-tokenizer", action=argparse.BooleanOptionalAction, default=True,
+                   help="write the tokenizer files into --out (off: copy them from the --init-from directory later)")
     args = p.parse_args(argv)
     schedule = parse_schedule(args.schedule)
 
@@ -261,25 +318,46 @@ def main(argv: list[str] | None = None) -> dict:
     start_step = state["step"]
     loader = torch.utils.data.DataLoader(data, batch_size=None, sampler=range(start_step, args.steps),
                                          num_workers=args.workers, collate_fn=lambda x: x,
-                                         prefetch_factor=4 if args.workers else None,
-                                         persistent_workers=False)
+                                         prefetch_factor=args.prefetch if args.workers else None,
+                                         persistent_workers=False, worker_init_fn=_one_thread_worker)
+    amp = torch.bfloat16 if args.amp == "bf16" else None
+    out_dir, shard = Path(args.out), args.max_shard_size or None
+    export_tokenizer = tokenizer if args.export_tokenizer else None
+    meter = ThroughputMeter(device)
+    run_info = {"device": str(device), "amp": args.amp, "batch_size": args.batch_size,
+                "commands_per_scene": args.commands_per_scene, "workers": args.workers,
+                "prefetch": args.prefetch if args.workers else None}
+
+    def write_summary(extra: dict) -> dict:
+        summary = {"steps": state["step"], "this_run_steps": state["step"] - start_step,
+                   "seconds_total": round(state.get("seconds", 0.0), 1),
+                   "seconds_per_step": round(state.get("seconds", 0.0) / max(state["step"], 1), 3),
+                   "final_loss_ema": _ema([h["loss"] for h in state["history"]]), **run_info,
+                   "throughput": meter.summary(), **extra}
+        ckpt.mkdir(parents=True, exist_ok=True)
+        (ckpt / "summary.json").write_text(json.dumps(summary, indent=1))
+        return summary
+
     began = time.perf_counter()
+    last_export = began
     bar = tqdm(loader, total=args.steps - start_step, initial=0, desc="train", dynamic_ncols=True)
     step = start_step
     for step, (kind, frames) in enumerate(bar, start=start_step):
+        meter.arrived()
         # Progress is the share of steps done, or of the time budget when that runs out first.
         progress = step / args.steps
         if args.max_minutes:
             progress = max(progress, (state.get("seconds", 0.0) + time.perf_counter() - began) / (args.max_minutes * 60))
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, progress, args.lr, args.warmup)
-        losses = train_step(model, kind, frames, weights, device, args.commands_per_scene)
+        losses = train_step(model, kind, frames, weights, device, args.commands_per_scene, amp)
         loss = sum(losses.values())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         record = {"step": step, "kind": kind, "loss": loss.item(), **{k: float(v.detach()) for k, v in losses.items()}}
+        meter.computed(sum(int(b.pyramid.shape[0]) for b in frames))  # loss.item() waited for the device
         state["history"].append(record)
         bar.set_postfix(kind=kind[:12], loss=f"{record['loss']:.3f}")
         elapsed = time.perf_counter() - began
@@ -288,21 +366,32 @@ def main(argv: list[str] | None = None) -> dict:
             state.update(step=step + 1, seconds=state.get("seconds", 0.0) + elapsed)
             began = time.perf_counter()
             save_checkpoint(ckpt, model, optimizer, state)
+        if (args.export_every_minutes and not out_of_time and step + 1 < args.steps
+                and time.perf_counter() - last_export >= args.export_every_minutes * 60):
+            export(model, export_tokenizer, out_dir, shard)  # a later kill still leaves these weights
+            last_export = time.perf_counter()
+            progress = write_summary({"steps": step + 1, "this_run_steps": step + 1 - start_step,
+                                      "seconds_total": round(state.get("seconds", 0.0) + last_export - began, 1),
+                                      "exported_at_step": step + 1, "final": False})
+            print(f"exported step {step + 1} to {out_dir}: {json.dumps(progress['throughput'])}", flush=True)
+        meter.resume()
         if out_of_time:
             break
     bar.close()
     state["step"] = min(step + 1, args.steps) if args.steps > start_step else start_step
-    done_steps = state["step"] - start_step
-    summary = {"steps": state["step"], "this_run_steps": done_steps,
-               "seconds_total": round(state.get("seconds", 0.0), 1),
-               "seconds_per_step": round(state.get("seconds", 0.0) / max(state["step"], 1), 3),
-               "final_loss_ema": _ema([h["loss"] for h in state["history"]]), "device": str(device)}
     plot_losses(state["history"], ckpt / "loss_curve.png")
     model.eval()
-    export(model, tokenizer, Path(args.out))
-    (ckpt / "summary.json").write_text(json.dumps(summary, indent=1))
+    export(model, export_tokenizer, out_dir, shard)
+    summary = write_summary({"exported_at_step": state["step"], "final": True})
     print(json.dumps(summary))
     return summary
+
+
+def _one_thread_worker(worker_id: int) -> None:
+    """DataLoader workers draw the world with one OpenCV thread each (torch already uses one there)."""
+    import cv2
+
+    cv2.setNumThreads(1)
 
 
 def _ema(values: list[float], decay: float = 0.98) -> float | None:

@@ -62,3 +62,18 @@ def test_mask_ap_perfect_half_and_false_positive():
     ap = MaskAP()
     ap.add([("star", m1)], [], 40, 40)
     assert ap.evaluate()["AP50"] == 0.0
+
+
+def test_without_pycocotools_mask_ap_is_nan_with_a_reason(monkeypatch):
+    import sys
+
+    for name in [m for m in sys.modules if m.split(".")[0] == "pycocotools"]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "pycocotools", None)  # import pycocotools -> ImportError
+    ap = MaskAP()
+    mask = np.zeros((8, 8), bool)
+    mask[2:5, 2:5] = True
+    ap.add([("circle", mask)], [("circle", 0.9, mask)], 8, 8)
+    assert ap.skipped.startswith("mask AP skipped: pycocotools is not installed")
+    assert all(np.isnan(v) for v in ap.evaluate().values())
+    assert all(np.isnan(v) for interval in ap.bootstrap(5).values() for v in interval)

@@ -77,3 +77,24 @@ def test_init_from_starts_at_the_given_weights(tmp_path):
     start = load_file(str(tmp_path / "a" / "ckpt" / "model.safetensors"))
     after = load_file(str(tmp_path / "b" / "ckpt" / "model.safetensors"))
     assert start.keys() == after.keys() and all(torch.equal(start[k], after[k]) for k in start)
+
+
+def test_bf16_steps_export_shards_without_tokenizer_and_report_throughput(tmp_path):
+    from hyperseg_ros.model.tokenizer import build_word_tokenizer
+    from hyperseg_ros.world.vocabulary import world_words
+
+    summary = main(_args(tmp_path, "a", 2, ["--amp", "bf16", "--max-shard-size", "100KB", "--no-export-tokenizer",
+                                            "--save-every", "100"]))
+    out = tmp_path / "a" / "model"
+    history = json.loads((tmp_path / "a" / "ckpt" / "state.json").read_text())["history"]
+    assert summary["amp"] == "bf16" and summary["final"] and all(torch.isfinite(torch.tensor(h["loss"])) for h in history)
+    throughput = summary["throughput"]
+    assert throughput["items"] == 2 and throughput["samples"] >= 2 and 0 <= throughput["data_wait_share"] <= 1
+    assert throughput["samples_per_s"] > 0 and throughput["gpu_utilization_percent"] is None  # no GPU here
+    names = sorted(p.name for p in out.iterdir())
+    assert "model.safetensors.index.json" in names and "model.safetensors" not in names
+    assert not any(n.startswith("tokenizer") or n.startswith(".") for n in names)
+    build_word_tokenizer(world_words()).save_pretrained(out)  # what a from-scratch run used
+    model, _ = load_model(str(out))
+    wa = load_file(str(tmp_path / "a" / "ckpt" / "model.safetensors"))
+    assert all(torch.equal(v, wa[k]) for k, v in model.state_dict().items())

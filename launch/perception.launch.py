@@ -13,7 +13,7 @@ its transitions: the node itself (false), this launch file through launch_ros li
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument, EmitEvent, RegisterEventHandler, SetEnvironmentVariable
+from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler, SetEnvironmentVariable
 from launch.conditions import IfCondition
 from launch.events import matches_action
 from launch.substitutions import EnvironmentVariable, EqualsSubstitution, LaunchConfiguration
@@ -26,6 +26,14 @@ from lifecycle_msgs.msg import Transition
 from launch import LaunchDescription
 
 NODE_NAME = "hyperseg_perception"
+
+
+def _require_params_file(context):
+    """A params_file that is not a file stops the launch (launch_ros would only warn and start the
+    node with its built-in defaults)."""
+    path = LaunchConfiguration("params_file").perform(context)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"params_file {path!r} is not a file")
 
 
 def generate_launch_description():
@@ -96,4 +104,5 @@ def generate_launch_description():
         target_lifecycle_node=node, start_state="configuring", goal_state="inactive", handle_once=True,
         entities=[EmitEvent(event=ChangeState(
             lifecycle_node_matcher=matches_action(node), transition_id=Transition.TRANSITION_ACTIVATE))]))
-    return LaunchDescription([*arguments, fastdds_profile, node, activate_when_configured, configure])
+    return LaunchDescription([*arguments, OpaqueFunction(function=_require_params_file), fastdds_profile, node,
+                              activate_when_configured, configure])

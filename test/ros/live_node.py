@@ -107,17 +107,19 @@ def started_nodes(ros_env: dict, model_dir, tmp_path: Path, **defaults):
 class Client:
     """The test's own rclpy node: publishes frames and commands, collects what the node sends.
     It talks to the node in `namespace`; `image_topic` and `command_topic` are where that node's
-    `image` and `command` are remapped to (relative names are in `namespace`)."""
+    `image` and `command` are remapped to (relative names are in `namespace`); `image_type` is
+    sensor_msgs Image or CompressedImage (then image_topic is the node's `image/compressed`)."""
 
     def __init__(self, image_reliable: bool = False, namespace: str = NAMESPACE, image_topic: str = "image",
-                 command_topic: str = "command"):
+                 command_topic: str = "command", image_type=Image):
         self.namespace = namespace
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.node = rclpy.create_node("hyperseg_test_client", namespace=namespace, context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
-        self.image_pub = self.node.create_publisher(Image, image_topic, qos(image_reliable, depth=10 if image_reliable else 1))
+        self.image_pub = self.node.create_publisher(image_type, image_topic,
+                                                    qos(image_reliable, depth=10 if image_reliable else 1))
         self.text_pub = self.node.create_publisher(String, command_topic, qos(True))
         self.command_pub = self.node.create_publisher(SegmentationCommand, "segmentation_command", qos(True))
         self.segmentations: list[Segmentation] = []

@@ -33,9 +33,11 @@ import pytest
 import yaml
 from live_node import DISCOVERY_TIMEOUT_S, Client, Process, header, image, scene
 from rcl_interfaces.srv import GetParameters
+from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 
 from hyperseg_ros import mask_rle
+from hyperseg_ros.image_codec import rgb_to_compressed, rgb_to_image
 
 ROOT = Path(__file__).resolve().parents[2]
 ROS2 = next((str(p) for p in [Path(sys.prefix) / "bin" / "ros2"] if p.is_file()), shutil.which("ros2"))
@@ -50,11 +52,19 @@ NODE = "/robot/hyperseg_perception"
 SILENCE_S = 3.0  # how long a deactivated node must stay silent
 
 
-def _ground_truth(i: int) -> dict[str, np.ndarray]:
+STILL = 10  # the frame of live_node.scene that a still camera shows (its disc moves out of view by frame 45)
+
+
+def _ground_truth(i: int = STILL) -> dict[str, np.ndarray]:
     """The masks of live_node.scene(i): the red disc and the blue square."""
     img = scene(i)
     return {"the red circle": (img[..., 0] == 220) & (img[..., 1] == 30),
             "the blue square": (img[..., 2] == 220) & (img[..., 0] == 30)}
+
+
+def still_image(i: int, frame_id: str = "camera") -> Image:
+    """scene(STILL) stamped header(i): a camera that does not move."""
+    return rgb_to_image(scene(STILL), header=header(i, frame_id=frame_id))
 
 
 def _iou(instance, answer, target: np.ndarray) -> float:
@@ -149,9 +159,9 @@ def _show_args(env: dict, launch_file: str) -> dict[str, tuple[str, str]]:
     return {name: (description, default) for name, description, default in blocks}
 
 
-def _send_frames_until(client: Client, launch: Launch, predicate, what: str, start: int, frame_id="camera"):
-    """Publish frames start, start + 1, ... (stamped header(i, frame_id)) until predicate(i, answer)
-    holds for the answer to one of them; returns (i, answer)."""
+def _send_frames_until(client: Client, launch: Launch, predicate, what: str, start: int, make_frame=still_image):
+    """Publish make_frame(start), make_frame(start + 1), ... (stamped header(i)) until
+    predicate(i, answer) holds for the answer to one of them; returns (i, answer)."""
     sent = [start]
 
     def check():
@@ -160,7 +170,7 @@ def _send_frames_until(client: Client, launch: Launch, predicate, what: str, sta
             answer = next((s for s in client.segmentations if s.header.stamp == stamp), None)
             if answer is not None and predicate(i, answer):
                 return i, answer
-        client.image_pub.publish(image(sent[0], frame_id=frame_id))
+        client.image_pub.publish(make_frame(sent[0]))
         sent[0] += 1
         client.executor.spin_once(timeout_sec=0.3)
         return None
@@ -224,7 +234,7 @@ class TestPerceptionLaunch:
             client.text_pub.publish(String(data=text))
             i, answer = _send_frames_until(client, launch, lambda _, a: a.text == text, f"an answer to {text!r}", i)
             assert answer.task == "referring" and answer.instances, answer
-            truth = _ground_truth(i)
+            truth = _ground_truth()
             other = next(mask for name, mask in truth.items() if name != text)
             best = answer.instances[0]
             assert _iou(best, answer, truth[text]) > 0.5, (text, [(x.label, x.score) for x in answer.instances])
@@ -290,8 +300,8 @@ class TestManagedLaunch:
         client_get = client.node.create_client(GetParameters, "hyperseg_perception/get_parameters")
         response = client._call(client_get, GetParameters.Request(names=["autostart"]), launch, "get_parameters")
         assert response.values[0].bool_value is False
-        i, answer = client.first_answer(launch, image)
-        assert _best_iou(answer, _ground_truth(i)["the red circle"], label="circle") > 0.5, answer.instances
+        _, answer = client.first_answer(launch, still_image)
+        assert _best_iou(answer, _ground_truth()["the red circle"], label="circle") > 0.5, answer.instances
 
     def test_deactivate_stops_answers_and_activate_brings_them_back(self, launched):
         launch, client, env = launched.launch, launched.client, launched.env
@@ -325,13 +335,19 @@ def test_external_management_leaves_the_node_unconfigured(source_prefix, ros_env
         launch.stop_cleanly()
 
 
-def test_two_cameras_two_namespaced_nodes(source_prefix, ros_env, model_dir, tmp_path):
+def test_two_cameras_two_namespaced_nodes_on_compressed_images(source_prefix, ros_env, model_dir, tmp_path):
     env = _launch_env(ros_env, source_prefix)
     launch = Launch(env, tmp_path / "launch.log", "two_cameras.launch.py", device="cpu", model_path=model_dir,
                     camera1_namespace="left", camera1_topic="/left/image_raw",
-                    camera2_namespace="right", camera2_topic="/right/image_raw")
-    clients = {side: Client(namespace=f"/{side}", image_topic=f"/{side}/image_raw", command_topic="/command")
+                    camera2_namespace="right", camera2_topic="/right/image_raw", compressed="true")
+    # compressed:=true: each node subscribes to <camera topic>/compressed, as image_transport names it
+    clients = {side: Client(namespace=f"/{side}", image_topic=f"/{side}/image_raw/compressed",
+                            command_topic="/command", image_type=CompressedImage)
                for side in ("left", "right")}
+
+    def frame(i: int, side: str) -> CompressedImage:
+        return rgb_to_compressed(scene(STILL), header=header(i, frame_id=side), fmt="png")
+
     try:
         for client in clients.values():
             client.wait_for_node(launch)
@@ -340,12 +356,15 @@ def test_two_cameras_two_namespaced_nodes(source_prefix, ros_env, model_dir, tmp
         assert NODE not in nodes
         # each node answers its own camera, in its own namespace
         for side, client in clients.items():
-            i, answer = client.first_answer(launch, lambda i, side=side: image(i, frame_id=side))
+            i, answer = client.first_answer(launch, lambda i, side=side: frame(i, side))
             assert answer.header.frame_id == side
         # one command topic reaches both
         clients["left"].text_pub.publish(String(data="the red circle"))
         for side, client in clients.items():
-            _send_frames_until(client, launch, lambda _, a: a.text == "the red circle", "the command", 100, side)
+            _, answer = _send_frames_until(client, launch, lambda _, a: a.text == "the red circle", "the command",
+                                           100, lambda i, side=side: frame(i, side))
+            assert answer.instances, side
+            assert _iou(answer.instances[0], answer, _ground_truth()["the red circle"]) > 0.5, side
     finally:
         for client in clients.values():
             client.close()

@@ -252,11 +252,16 @@ class TestPerceptionLaunch:
         assert ros2(env, "lifecycle", "get", NODE, until=lambda out: out.strip()).strip() == "active [3]"
         # `ros2 topic echo` decodes a Segmentation: the message package's type support is found
         subscribers = client.node.count_subscribers("/robot/segmentation")
-        echo = subprocess.Popen([ROS2, "topic", "echo", "--once", "--no-daemon", "/robot/segmentation"], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # (the type is named: echo gives up at once when its short discovery has not seen the publisher yet)
+        echo = subprocess.Popen([ROS2, "topic", "echo", "--once", "--no-daemon", "/robot/segmentation",
+                                 "hyperseg_ros/msg/Segmentation"], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
         try:
-            client.spin_until(lambda: client.node.count_subscribers("/robot/segmentation") > subscribers,
-                              DISCOVERY_TIMEOUT_S, "ros2 topic echo's subscription", launch)
+            def subscribed():
+                assert echo.poll() is None, f"ros2 topic echo exited with {echo.returncode}: {echo.communicate()}"
+                return client.node.count_subscribers("/robot/segmentation") > subscribers
+
+            client.spin_until(subscribed, DISCOVERY_TIMEOUT_S, "ros2 topic echo's subscription", launch)
             sent, deadline = [], time.monotonic() + 60
             while echo.poll() is None and time.monotonic() < deadline:
                 sent.append(100 + len(sent))

@@ -1,49 +1,108 @@
 """Start the HyperSeg perception node: `ros2 launch hyperseg_ros perception.launch.py`.
 
-Example: ros2 launch hyperseg_ros perception.launch.py namespace:=robot image_topic:=/camera/image_raw
+Examples:
+  ros2 launch hyperseg_ros perception.launch.py namespace:=robot image_topic:=/camera/image_raw
+  ros2 launch hyperseg_ros perception.launch.py image_topic:=/camera/image_raw compressed:=true
+  ros2 launch hyperseg_ros perception.launch.py managed:=true      # configured + activated by launch
+  ros2 launch --show-args hyperseg_ros perception.launch.py        # every argument, default, meaning
+
+The node is a lifecycle node (`hyperseg_perception`, in `namespace`). `managed` decides who drives
+its transitions: the node itself (false), this launch file through launch_ros lifecycle events
+(true), or a lifecycle manager such as nav2_lifecycle_manager (external).
 """
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
-from launch.substitutions import EnvironmentVariable, LaunchConfiguration
-from launch_ros.actions import Node
+from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler, SetEnvironmentVariable
+from launch.conditions import IfCondition
+from launch.events import matches_action
+from launch.substitutions import EnvironmentVariable, EqualsSubstitution, LaunchConfiguration
+from launch_ros.actions import LifecycleNode
+from launch_ros.event_handlers import OnStateTransition
+from launch_ros.events.lifecycle import ChangeState
+from launch_ros.parameter_descriptions import ParameterValue
+from lifecycle_msgs.msg import Transition
 
 from launch import LaunchDescription
+
+NODE_NAME = "hyperseg_perception"
+
+
+def _require_params_file(context):
+    """A params_file that is not a file stops the launch (launch_ros would only warn and start the
+    node with its built-in defaults)."""
+    path = LaunchConfiguration("params_file").perform(context)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"params_file {path!r} is not a file")
 
 
 def generate_launch_description():
     share = get_package_share_directory("hyperseg_ros")
+    arg = LaunchConfiguration
     arguments = [
-        DeclareLaunchArgument("params_file", default_value=os.path.join(share, "config", "perception.yaml"),
-                              description="YAML file with the node's parameters"),
-        DeclareLaunchArgument("namespace", default_value="",
-                              description="namespace of the node and its relative topics"),
-        DeclareLaunchArgument("image_topic", default_value="image",
-                              description="camera topic to segment (sensor_msgs/Image)"),
-        DeclareLaunchArgument("command_topic", default_value="command",
-                              description="plain-text command topic (std_msgs/String)"),
-        DeclareLaunchArgument("device", default_value="auto",
-                              description="auto | cpu | cuda | cuda:N"),
-        DeclareLaunchArgument("model_path", default_value="",
-                              description="model directory; empty = the embedded default model"),
+        DeclareLaunchArgument(
+            "namespace", default_value="",
+            description="namespace of the node and of its relative topics (image, command, segmentation, ...)"),
+        DeclareLaunchArgument(
+            "params_file", default_value=os.path.join(share, "config", "perception.yaml"),
+            description="YAML file with the node's parameters (the arguments below override it)"),
+        DeclareLaunchArgument(
+            "image_topic", default_value="image",
+            description="camera topic to segment, sensor_msgs/Image (relative names are in the namespace)"),
+        DeclareLaunchArgument(
+            "compressed", default_value="false", choices=["true", "false"],
+            description="true: subscribe to <image_topic>/compressed (sensor_msgs/CompressedImage, jpeg or "
+                        "png, as image_transport names it) instead of the raw image_topic"),
+        DeclareLaunchArgument(
+            "command_topic", default_value="command",
+            description="plain-text command topic, std_msgs/String (structured commands: segmentation_command)"),
+        DeclareLaunchArgument(
+            "model_path", default_value="",
+            description="model directory (config.json, model.safetensors, tokenizer) or a released HyperSeg-3B "
+                        "directory; empty = the embedded default model"),
+        DeclareLaunchArgument(
+            "device", default_value="auto",
+            description="auto | cpu | cuda | cuda:N (auto = cuda when torch sees a GPU)"),
+        DeclareLaunchArgument(
+            "managed", default_value="false", choices=["false", "true", "external"],
+            description="who drives the lifecycle: false = the node configures and activates itself; "
+                        "true = it starts unconfigured and this launch file configures it, then activates it "
+                        "once inactive; external = it starts unconfigured and waits for a lifecycle manager "
+                        "(nav2_lifecycle_manager, ros2 lifecycle set)"),
     ]
     # Large best-effort images need a bigger Fast DDS shared-memory segment (see README).
     fastdds_profile = SetEnvironmentVariable(
         "FASTDDS_DEFAULT_PROFILES_FILE",
         EnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE",
                             default_value=os.path.join(share, "config", "fastdds_shm.xml")))
-    node = Node(
+    node = LifecycleNode(
         package="hyperseg_ros",
         executable="perception_node",
-        name="hyperseg_perception",
-        namespace=LaunchConfiguration("namespace"),
-        parameters=[LaunchConfiguration("params_file"),
-                    {"device": LaunchConfiguration("device"), "model_path": LaunchConfiguration("model_path")}],
-        remappings=[("image", LaunchConfiguration("image_topic")),
-                    ("image/compressed", [LaunchConfiguration("image_topic"), "/compressed"]),
-                    ("command", LaunchConfiguration("command_topic"))],
+        name=NODE_NAME,
+        namespace=arg("namespace"),
+        parameters=[arg("params_file"), {
+            "device": ParameterValue(arg("device"), value_type=str),
+            "model_path": ParameterValue(arg("model_path"), value_type=str),
+            "compressed_input": ParameterValue(arg("compressed"), value_type=bool),
+            "autostart": ParameterValue(EqualsSubstitution(arg("managed"), "false"), value_type=bool),
+        }],
+        remappings=[("image", arg("image_topic")),
+                    ("image/compressed", [arg("image_topic"), "/compressed"]),
+                    ("command", arg("command_topic"))],
         output="screen",
         emulate_tty=True,
+        # On SIGINT (Ctrl-C) the node finishes the frame in inference, then frees the model: on a busy
+        # CPU, or with a large model, that takes longer than launch's default 5 s before SIGTERM.
+        sigterm_timeout=LaunchConfiguration("sigterm_timeout", default="30"),
     )
-    return LaunchDescription([*arguments, fastdds_profile, node])
+    # managed:=true: configure at start, activate once the configure transition has reached inactive
+    # (once: a later deactivate, e.g. `ros2 lifecycle set <node> deactivate`, is left alone).
+    launch_drives = IfCondition(EqualsSubstitution(arg("managed"), "true"))
+    configure = EmitEvent(condition=launch_drives, event=ChangeState(
+        lifecycle_node_matcher=matches_action(node), transition_id=Transition.TRANSITION_CONFIGURE))
+    activate_when_configured = RegisterEventHandler(condition=launch_drives, event_handler=OnStateTransition(
+        target_lifecycle_node=node, start_state="configuring", goal_state="inactive", handle_once=True,
+        entities=[EmitEvent(event=ChangeState(
+            lifecycle_node_matcher=matches_action(node), transition_id=Transition.TRANSITION_ACTIVATE))]))
+    return LaunchDescription([*arguments, OpaqueFunction(function=_require_params_file), fastdds_profile, node,
+                              activate_when_configured, configure])

@@ -34,6 +34,33 @@ if [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$req_sum" ]; then
   echo "$req_sum" > "$VENV/.requirements.sha256"
 fi
 
+# ROS 2 `launch`, `launch_ros` and the `ros2` CLI are not on PyPI. When ../shared/wheels holds them
+# (pure-Python wheels, see its README), install them, --no-deps (their dependencies are named as
+# in a ROS install, not as on PyPI), plus osrf-pycommon which they need. Skipped when every wheel is
+# already installed at its version. Without the folder the launch tests skip (a system ROS has them).
+ROS_CLI_WHEELS=${ROS_CLI_WHEELS:-$ROOT/../shared/wheels}
+OSRF_PYCOMMON=osrf-pycommon==2.0.2
+if compgen -G "$ROS_CLI_WHEELS/*.whl" >/dev/null; then
+  if ! "$VENV/bin/python" -P - "$OSRF_PYCOMMON" "$ROS_CLI_WHEELS"/*.whl <<'EOF'
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+wanted = [tuple(sys.argv[1].split("=="))] + [tuple(Path(w).name.split("-")[:2]) for w in sys.argv[2:]]
+try:
+    sys.exit(any(version(name) != v for name, v in wanted))
+except PackageNotFoundError:
+    sys.exit(1)
+EOF
+  then
+    echo "== installing ROS 2 launch and ros2 CLI wheels from $ROS_CLI_WHEELS"
+    if [ -x "$VENV/bin/uv" ]; then
+      "$VENV/bin/uv" pip install -q --python "$VENV/bin/python" --no-deps "$ROS_CLI_WHEELS"/*.whl "$OSRF_PYCOMMON"
+    else
+      "$VENV/bin/pip" install -q --no-deps "$ROS_CLI_WHEELS"/*.whl "$OSRF_PYCOMMON"
+    fi
+  fi
+fi
+
 export AMENT_PREFIX_PATH="$VENV"
 if [ ! -f "$BUILD/CMakeCache.txt" ]; then
   echo "== configuring msg/ build"

@@ -61,24 +61,42 @@ def model_dir(tmp_path_factory) -> Path:
 _domain_ids = itertools.count(os.getpid() * 7)
 
 
-@pytest.fixture
-def ros_env(tmp_path, monkeypatch) -> dict[str, str]:
-    """Environment for ROS processes of one test: own domain id, localhost discovery, logs
-    under tmp, the shared-memory Fast DDS profile, and the source tree importable.
-
-    The test process itself gets the same variables (set before its rclpy context is created).
-    """
+def ros_environment(log_dir: Path) -> dict[str, str]:
+    """Environment for ROS processes: a DDS domain of their own, localhost discovery, logs under
+    `log_dir`, the shared-memory Fast DDS profile, and the source tree importable."""
     from hyperseg_ros.fastdds import use_shm_profile
 
     env = dict(os.environ)
     env.update(
         ROS_DOMAIN_ID=str(next(_domain_ids) % 100 + 1),
         ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-        ROS_LOG_DIR=str(tmp_path / "roslog"),
+        ROS_LOG_DIR=str(log_dir),
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         PYTHONUNBUFFERED="1",
     )
     use_shm_profile(env)
-    for key in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOG_DIR", "FASTDDS_DEFAULT_PROFILES_FILE"):
+    return env
+
+
+# What the test process itself needs of a ROS environment (set before its rclpy context is created).
+ROS_PROCESS_KEYS = ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOG_DIR", "FASTDDS_DEFAULT_PROFILES_FILE")
+
+
+@pytest.fixture
+def ros_env(tmp_path, monkeypatch) -> dict[str, str]:
+    """ros_environment of one test (its own domain id, logs under tmp); the test process gets the
+    same variables."""
+    env = ros_environment(tmp_path / "roslog")
+    for key in ROS_PROCESS_KEYS:
         monkeypatch.setenv(key, env[key])
     return env
+
+
+@pytest.fixture(scope="class")
+def class_ros_env(tmp_path_factory) -> dict[str, str]:
+    """ros_env shared by the tests of a class (one node process serving several checks)."""
+    env = ros_environment(tmp_path_factory.mktemp("roslog"))
+    with pytest.MonkeyPatch.context() as mp:
+        for key in ROS_PROCESS_KEYS:
+            mp.setenv(key, env[key])
+        yield env

@@ -41,29 +41,25 @@ def qos(is_reliable: bool, depth: int = 10) -> QoSProfile:
     return reliable(depth) if is_reliable else image_qos("best_effort")
 
 
-class NodeProcess:
-    """`python -P -m hyperseg_ros.perception_node` (or `executable`) with the shipped params file
-    (or `params_file`) and overrides."""
+class Process:
+    """A ROS process of a test (`cmd` run with `env`), its output in `log_path`."""
 
-    def __init__(self, env: dict, log_path: Path, params: dict, executable: list[str] | None = None,
-                 params_file: Path = ROOT / "config" / "perception.yaml"):
-        overrides = [arg for name, value in params.items() for arg in ("-p", f"{name}:={value}")]
-        executable = executable or [sys.executable, "-P", "-m", "hyperseg_ros.perception_node"]
-        cmd = [*executable, "--ros-args", "--params-file", str(params_file), *overrides, "-r", f"__ns:={NAMESPACE}"]
+    def __init__(self, cmd: list[str], env: dict, log_path: Path, cwd: Path = ROOT):
         self.log_path = log_path
         self._log = open(log_path, "wb")
-        self.proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT)
 
     def rss_mb(self) -> float:
         """Resident memory of the node process, MiB."""
         return psutil.Process(self.proc.pid).memory_info().rss / 2**20
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def assert_alive(self) -> None:
-        assert self.proc.poll() is None, f"node exited with {self.proc.returncode}:\n{self.log()[-4000:]}"
+        assert self.proc.poll() is None, f"process exited with {self.proc.returncode}:\n{self.log()[-4000:]}"
 
     def stop(self, sig=signal.SIGINT, timeout_s: float = 120.0) -> int:
         """Send `sig` and wait; returns the exit code (the process is killed if it hangs)."""
@@ -74,9 +70,21 @@ class NodeProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-                pytest.fail(f"node ignored {sig!r} for {timeout_s} s:\n{self.log()[-4000:]}")
+                pytest.fail(f"process ignored {sig!r} for {timeout_s} s:\n{self.log()[-4000:]}")
         self._log.close()
         return self.proc.returncode
+
+
+class NodeProcess(Process):
+    """`python -P -m hyperseg_ros.perception_node` (or `executable`) with the shipped params file
+    (or `params_file`) and overrides."""
+
+    def __init__(self, env: dict, log_path: Path, params: dict, executable: list[str] | None = None,
+                 params_file: Path = ROOT / "config" / "perception.yaml"):
+        overrides = [arg for name, value in params.items() for arg in ("-p", f"{name}:={value}")]
+        executable = executable or [sys.executable, "-P", "-m", "hyperseg_ros.perception_node"]
+        cmd = [*executable, "--ros-args", "--params-file", str(params_file), *overrides, "-r", f"__ns:={NAMESPACE}"]
+        super().__init__(cmd, env, log_path)
 
 
 def started_nodes(ros_env: dict, model_dir, tmp_path: Path, **defaults):
@@ -97,16 +105,22 @@ def started_nodes(ros_env: dict, model_dir, tmp_path: Path, **defaults):
 
 
 class Client:
-    """The test's own rclpy node: publishes frames and commands, collects what the node sends."""
+    """The test's own rclpy node: publishes frames and commands, collects what the node sends.
+    It talks to the node in `namespace`; `image_topic` and `command_topic` are where that node's
+    `image` and `command` are remapped to (relative names are in `namespace`); `image_type` is
+    sensor_msgs Image or CompressedImage (then image_topic is the node's `image/compressed`)."""
 
-    def __init__(self, image_reliable: bool = False):
+    def __init__(self, image_reliable: bool = False, namespace: str = NAMESPACE, image_topic: str = "image",
+                 command_topic: str = "command", image_type=Image):
+        self.namespace = namespace
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
-        self.node = rclpy.create_node("hyperseg_test_client", namespace=NAMESPACE, context=self.context)
+        self.node = rclpy.create_node("hyperseg_test_client", namespace=namespace, context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
-        self.image_pub = self.node.create_publisher(Image, "image", qos(image_reliable, depth=1 if not image_reliable else 10))
-        self.text_pub = self.node.create_publisher(String, "command", qos(True))
+        self.image_pub = self.node.create_publisher(image_type, image_topic,
+                                                    qos(image_reliable, depth=10 if image_reliable else 1))
+        self.text_pub = self.node.create_publisher(String, command_topic, qos(True))
         self.command_pub = self.node.create_publisher(SegmentationCommand, "segmentation_command", qos(True))
         self.segmentations: list[Segmentation] = []
         self.diagnostics: list[DiagnosticArray] = []
@@ -127,14 +141,14 @@ class Client:
                 node.assert_alive()
             self.executor.spin_once(timeout_sec=0.05)
         raise AssertionError(f"timed out after {timeout_s} s waiting for {what}"
-                             + (f"\nnode log:\n{node.log()[-4000:]}" if node else ""))
+                             + (f"\nprocess log:\n{node.log()[-4000:]}" if node else ""))
 
     def wait_for_node(self, node: NodeProcess) -> None:
         """Until the node (which subscribes only once its model is loaded) is matched both ways."""
         self.spin_until(lambda: self.image_pub.get_subscription_count() > 0
                         and self.text_pub.get_subscription_count() > 0
                         and self.command_pub.get_subscription_count() > 0
-                        and self.node.count_publishers(f"{NAMESPACE}/segmentation") > 0,
+                        and self.node.count_publishers(f"{self.namespace}/segmentation") > 0,
                         DISCOVERY_TIMEOUT_S, "the node's subscriptions", node)
         assert self.reset_client.wait_for_service(timeout_sec=DISCOVERY_TIMEOUT_S)
 

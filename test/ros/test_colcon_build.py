@@ -69,6 +69,12 @@ def test_installed_executables_start_with_the_interpreter_of_the_build(workspace
             assert os.access(exe, os.X_OK), exe
             assert exe.read_text().splitlines()[0] == f"#!{sys.executable}", exe
     assert (prefix / "share" / "hyperseg_ros" / "models" / "hyperseg-world" / "config.json").is_file()
+    # every launch file of the tree is installed (what `ros2 launch hyperseg_ros <file>` finds)
+    launch_files = sorted(p.name for p in (ROOT / "launch").glob("*.launch.py"))
+    assert "two_cameras.launch.py" in launch_files
+    for name in launch_files:
+        installed = prefix / "share" / "hyperseg_ros" / "launch" / name
+        assert installed.read_text() == (ROOT / "launch" / name).read_text(), installed
 
 
 def test_installed_hyperseg_bag_runs(workspace, ros_env):

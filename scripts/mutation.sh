@@ -22,7 +22,7 @@ declare -A TESTS=(
   [hyperseg_ros/mask_rle.py]="test/unit/test_mask_rle.py test/unit/test_mask_rle_edges.py"
   [hyperseg_ros/training/metrics.py]="test/training/test_metrics.py test/training/test_metrics_wrong_answers.py
                                       test/training/test_metrics_details.py"
-  [hyperseg_ros/bag/report.py]="test/bag/test_report.py test/bag/test_report_verdicts.py"
+  [hyperseg_ros/bag/report.py]="test/bag/test_report.py test/bag/test_report_verdicts.py test/bag/test_report_details.py"
   [hyperseg_ros/model/tracker.py]="test/model/test_tracker.py"
 )
 MODULES=("$@")
@@ -51,6 +51,7 @@ for module in "${MODULES[@]}"; do
     echo "[mutmut]"
     echo "source_paths = hyperseg_ros"
     echo "only_mutate = $module"
+    printf 'also_copy =\n    msg\n    config\n'  # shipped files the tests find through hyperseg_ros.resources
     echo "pytest_add_cli_args = -p no:cacheprovider -p no:randomly"
     echo "pytest_add_cli_args_test_selection ="
     for t in $tests; do echo "    $t"; done

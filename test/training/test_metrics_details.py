@@ -161,3 +161,29 @@ def test_mask_ap_resampling_and_bootstrap():
     assert perfect.bootstrap(resamples=5) == {"mAP": (pytest.approx(1.0), pytest.approx(1.0)),
                                               "AP50": (pytest.approx(1.0), pytest.approx(1.0))}
     assert all(np.isnan(v) for pair in MaskAP().bootstrap(resamples=5).values() for v in pair)
+
+
+def test_bootstrap_of_one_item_and_of_fractional_denominators():
+    assert bootstrap_mean([5.0]) == (5.0, 5.0)
+    assert bootstrap_ratio([2.0], [4.0]) == (0.5, 0.5)
+    assert bootstrap_ratio([1.0], [0.5]) == (2.0, 2.0)  # a denominator below 1 is still a denominator
+
+
+def test_mask_ap_resampling_keeps_each_images_size_and_its_empty_lists():
+    m = box(40, 40, 0, 20, 0, 20)
+    ap = MaskAP()
+    ap.add([("star", m)], [], 40, 40)  # no prediction
+    ap.add([], [("star", 0.5, box(30, 50, 0, 10, 0, 10))], 30, 50)  # no ground truth, another size
+    out = ap.resampled([2, 1, 2])
+    assert [(i["id"], i["height"], i["width"]) for i in out.images] == [(1, 30, 50), (2, 40, 40), (3, 30, 50)]
+    assert [a["image_id"] for a in out.annotations] == [2] and [d["image_id"] for d in out.detections] == [1, 3]
+
+
+def test_mask_ap_bootstrap_is_reproducible_from_its_seed():
+    ap = MaskAP()
+    for k in range(6):  # images from right to wrong: the resamples' AP varies
+        gt = box(40, 40, 0, 20, 0, 20)
+        ap.add([("star", gt)], [("star", 0.9, box(40, 40, 0, 20, 0, 20 - 3 * k))], 40, 40)
+    first, again, other = ap.bootstrap(resamples=20), ap.bootstrap(resamples=20), ap.bootstrap(resamples=20, seed=1)
+    assert first == again and first != other
+    assert first["mAP"][0] < ap.evaluate()["mAP"] < first["mAP"][1]

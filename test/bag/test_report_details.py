@@ -16,6 +16,9 @@ from hyperseg_ros import mask_rle
 from hyperseg_ros.bag import storage
 from hyperseg_ros.bag.report import (
     BANNER_PX,
+    _verdict,
+    judge,
+    video_frame,
     _against_truth,
     _outline,
     _summary,
@@ -70,6 +73,8 @@ def test_summary_numbers():
                        "first_frame": 1, "instances_mean": 1.0, "ids": [1]}
     assert (c2["command_id"], c2["frames"], c2["first_frame"], c2["instances_mean"], c2["ids"]) == \
         ("c2", 3, 2, 1.0, [2, 4, 9])
+    two = _summary(OrderedDict([(1, seg(1, command_id="a")), (2, seg(2, command_id="b"))]), [], [1, 2])
+    assert [c["command_id"] for c in two["commands_answered"]] == ["a", "b"]
     one_third = _summary(OrderedDict([(1, seg(1, masks=[square(0, 0)])), (2, seg(2)), (3, seg(3))]), [], [1, 2, 3])
     assert one_third["commands_answered"][0]["instances_mean"] == 0.33
     assert one_third["commands_answered"][0]["command"] == "referring"
@@ -147,6 +152,7 @@ def test_segmentations_reads_the_segmentation_topic(tmp_path):
     assert list(got) == [5, 6] and [s.text for s in got.values()] == ["mine", "mine too"]
     with storage.BagWriter(tmp_path / "elsewhere") as writer:
         writer.write("/robot/answers", 1, seg(8, text="only"))
+        writer.write("/command", 2, String(data="not an answer"))
     assert [s.text for s in segmentations(tmp_path / "elsewhere").values()] == ["only"]
     with storage.BagWriter(tmp_path / "none") as writer:
         writer.write("/command", 1, String(data="hi"))
@@ -193,3 +199,41 @@ def test_report_summary_files_and_commands_sent(tmp_path):
         {"bag_time_ns": 1767225600532333333, "topic": "/segmentation_command", "text": "", "id": "demo-4"}]
     video = tmp_path / "v" / "w" / "demo.mp4"
     assert report(BAG, segs, video=str(video))["video"] == str(video) and video.stat().st_size > 1000
+
+
+def test_verdict_line_and_ties():
+    truth = seg(masks=[square(0, 0), square(15, 20)], ids=[1, 2])
+    both = judge(truth, seg(masks=[square(0, 0), square(0, 0), square(15, 20)], ids=[5, 6, 7]))
+    assert both["ids"] == {1: 5, 2: 7}  # of two equal answers, the first (best-ranked) one
+    assert _verdict(both) == "ground truth: FOUND: target 1 -> #5 IoU 1.00, target 2 -> #7 IoU 1.00"
+    one = judge(truth, seg(masks=[square(0, 0)], ids=[5]))
+    assert _verdict(one) == "ground truth: MISSED: target 1 -> #5 IoU 1.00, target 2 missed (best IoU 0.00)"
+
+
+def _image(value=90):
+    from sensor_msgs.msg import Image
+
+    return Image(height=H, width=W, encoding="rgb8", step=3 * W, data=bytes([value]) * (3 * H * W))
+
+
+def test_video_frames_carry_the_verdict_line_and_the_outline():
+    truth = seg(masks=[square(5, 10)], ids=[1])
+    answered = video_frame(_image(), seg(masks=[square(5, 10)], ids=[3]), False, 4, truth)
+    plain = np.full((H, W, 3), 90, np.uint8)
+    assert answered.shape == (2 * BANNER_PX + H, W, 3)
+    expected_verdict = banner(plain, "x", _verdict(judge(truth, seg(masks=[square(5, 10)], ids=[3]))))
+    assert np.array_equal(answered[BANNER_PX:2 * BANNER_PX], expected_verdict[BANNER_PX:2 * BANNER_PX])
+    dropped = video_frame(_image(), None, False, 4, truth)
+    expected = banner(_outline(plain, truth), "frame 4: not processed (dropped while the node was busy)",
+                      _verdict(judge(truth, None)))
+    assert np.array_equal(dropped, expected)
+
+
+def test_report_of_a_compressed_camera_bag(tmp_path):
+    bag = BAG.parent / "bag_jpeg_mcap"
+    segs = tmp_path / "answers"
+    with storage.BagWriter(segs) as writer:
+        writer.write("/segmentation", 1, seg(0))
+    video = tmp_path / "demo.mp4"
+    result = report(bag, segs, video=str(video))
+    assert result["frames"] > 0 and video.stat().st_size > 1000

@@ -31,7 +31,7 @@ from hyperseg_ros.bag.report import (
 )
 
 BAG = Path(__file__).resolve().parents[1] / "data" / "bag_rgb8_mcap"
-H, W = 30, 40
+H, W = 30, 320  # wide enough for a whole verdict line in a banner (width // 7 characters)
 
 
 def seg(stamp=0, task="referring", command_id="", text="", categories=(), masks=(), latency=0.0, ids=None):

@@ -41,9 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["HYPERSEG_MODEL_PATH"] = str(model)
     os.environ["HYPERSEG_QUALITY_XFAIL"] = "0"
     sys.path.insert(0, str(QUALITY))
-    from quality_expected import EXPECTED_FAILURES, weights_sha256
-
     import pytest
+    from quality_expected import EXPECTED_FAILURES, weights_sha256
 
     outcomes = _Outcomes()
     rc = pytest.main(["-q", "-p", "no:cacheprovider", str(QUALITY / "test_easy_scenes.py")], plugins=[outcomes])

@@ -16,18 +16,18 @@ from hyperseg_ros import mask_rle
 from hyperseg_ros.bag import storage
 from hyperseg_ros.bag.report import (
     BANNER_PX,
-    _verdict,
-    judge,
-    video_frame,
     _against_truth,
     _outline,
     _summary,
+    _verdict,
     banner,
     describe,
     fps,
+    judge,
     markdown,
     report,
     segmentations,
+    video_frame,
 )
 
 BAG = Path(__file__).resolve().parents[1] / "data" / "bag_rgb8_mcap"

@@ -10,9 +10,9 @@ from hyperseg_ros.training.metrics import (
     IoUAccumulator,
     MaskAP,
     _boundary,
-    boundary_f,
     bootstrap_mean,
     bootstrap_ratio,
+    boundary_f,
     encode_mask,
     identity_switches,
     track_matches,
@@ -124,7 +124,7 @@ def test_mask_ap_dataset_is_well_formed_coco():
 
 
 def test_mask_ap_labels_scores_and_empty_cases(capsys):
-    m1, m2 = box(40, 40, 0, 20, 0, 20), box(40, 40, 20, 40, 20, 40)
+    m1 = box(40, 40, 0, 20, 0, 20)
     nan = MaskAP().evaluate()
     assert set(nan) == {"mAP", "AP50"} and np.isnan(nan["mAP"]) and np.isnan(nan["AP50"])
     ap = MaskAP()

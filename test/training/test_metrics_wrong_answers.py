@@ -1,7 +1,6 @@
 """Metrics on wrong answers with known scores: a right mask under a wrong label, a wrong mask (IoU 0.1-0.4)
 under the right label, a half-right one at the threshold."""
 import numpy as np
-import pytest
 
 from hyperseg_ros.training.metrics import label_matches
 

@@ -6,7 +6,7 @@ TEST_TIMEOUT ?= 600
 PYTEST_TIMEOUT := $(shell $(PY) -c "import pytest_timeout" 2>/dev/null && echo --timeout=$(TEST_TIMEOUT))
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-unit test-ros test-reliability bench train eval lint clean
+.PHONY: setup demo test test-unit test-ros test-reliability test-faults test-faults-all mutation bench train eval lint clean
 
 setup:  ## .venv with pinned wheels, msg/ built and the package installed into it (idempotent)
 	bash scripts/setup.sh
@@ -14,9 +14,12 @@ setup:  ## .venv with pinned wheels, msg/ built and the package installed into i
 demo: setup  ## the main job end to end (scripts/demo.sh)
 	bash scripts/demo.sh
 
-test: setup  ## every test (unit, model, world, training, bag, ROS integration)
+test: setup  ## every test (unit, model, world, training, bag, ROS integration, quality); not the reliability probes
 	@rc=0; $(PY) -m pytest test -q $(PYTEST_TIMEOUT) $(PYTEST_ARGS) || rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
+	if [ "$$HYPERSEG_RELIABILITY" != 1 ]; then \
+	echo "make test: left out test/reliability (slow probes of the node process; run: make test-reliability)" \
+	"and the fault list (faults each test must catch; run: make test-faults)"; fi; exit $$rc
 
 test-unit: setup  ## the fast ROS-free tests only
 	$(PY) -m pytest test/unit -q $(PYTEST_TIMEOUT) $(PYTEST_ARGS)
@@ -29,6 +32,15 @@ test-reliability: setup  ## slow probes of the node process (60 s floods, bad in
 	@rm -f $(RELIABILITY_REPORT); rc=0; HYPERSEG_RELIABILITY=1 HYPERSEG_RELIABILITY_REPORT=$(RELIABILITY_REPORT) \
 	$(PY) -m pytest test/reliability -q $(PYTEST_TIMEOUT) $(PYTEST_ARGS) || rc=$$?; \
 	cat $(RELIABILITY_REPORT) 2>/dev/null || echo "make test-reliability: no report written" >&2; exit $$rc
+
+test-faults: setup  ## each fault of test/faults/faults.yaml applied alone to a copy of the tree: its tests must fail
+	$(PY) scripts/test_faults.py
+
+test-faults-all: setup  ## test-faults and the slow faults (ROS tests)
+	$(PY) scripts/test_faults.py --slow
+
+mutation:  ## mutation scores of the ROS-free logic modules (docs/TESTING.md; needs mutmut, see scripts/mutation.sh)
+	bash scripts/mutation.sh
 
 bench: setup  ## JSON medians: model forward pass, then the node at 640x480 fed at 30 Hz
 	$(PY) scripts/bench_model.py

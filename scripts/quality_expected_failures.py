@@ -1,11 +1,11 @@
 """Measure which easy-scene quality cases a model fails: runs test/quality with no expected failure
-and prints the sha256 of the model's weights and the failing case ids (node ids within test/quality).
+and prints the sha256 of the model (config.json and weights) and the failing case ids (node ids within test/quality).
 
     python -P scripts/quality_expected_failures.py                        # the shipped model
     python -P scripts/quality_expected_failures.py --model DIR --write    # DIR's list -> expected_failures.json
 
 --write replaces test/quality/expected_failures.json with this model's list: do it when the shipped
-weights change (models/hyperseg-world/model.safetensors), and commit both together.
+model changes (models/hyperseg-world/model.safetensors or config.json), and commit both together.
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["HYPERSEG_QUALITY_XFAIL"] = "0"
     sys.path.insert(0, str(QUALITY))
     import pytest
-    from quality_expected import EXPECTED_FAILURES, weights_sha256
+    from quality_expected import EXPECTED_FAILURES, model_sha256
 
     outcomes = _Outcomes()
     rc = pytest.main(["-q", "-p", "no:cacheprovider", str(QUALITY / "test_easy_scenes.py")], plugins=[outcomes])
@@ -51,16 +51,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     cases = {nodeid.split("test/quality/", 1)[-1]: v for nodeid, v in outcomes.outcome.items()}
     fails = sorted(k for k, v in cases.items() if v == "failed")
-    sha = weights_sha256(model)
+    sha = model_sha256(model)
     try:
         shown = str(model.relative_to(ROOT))
     except ValueError:
         shown = str(model)
-    record = {"about": "Easy cases (node ids within test/quality) the model with these weights fails; regenerate "
+    record = {"about": "Easy cases (node ids within test/quality) the model (config.json + model.safetensors) fails; regenerate "
                        "with `python -P scripts/quality_expected_failures.py --write` (see test/quality/conftest.py).",
               "model": shown, "sha256": sha, "cases": len(cases), "fails": fails}
     print(json.dumps(record, indent=1))
-    print(f"{len(fails)} of {len(cases)} cases fail with weights {sha}")
+    print(f"{len(fails)} of {len(cases)} cases fail with model {sha}")
     if args.write:
         EXPECTED_FAILURES.write_text(json.dumps(record, indent=1) + "\n")
         print(f"written: {EXPECTED_FAILURES.relative_to(ROOT)}")

@@ -178,6 +178,16 @@ def _send_frames_until(client: Client, launch: Launch, predicate, what: str, sta
     return client.spin_until(check, 120.0, what, launch)
 
 
+def _serving(launch: Launch, client: Client, env: dict):
+    """Fixture body: the launched node once it serves, stopped (with its client) afterwards."""
+    try:
+        client.wait_for_node(launch)
+        yield SimpleNamespace(launch=launch, client=client, env=env)
+    finally:
+        launch.stop()
+        client.close()
+
+
 def test_show_args_lists_every_argument_with_description_and_default(source_prefix, ros_env):
     env = _launch_env(ros_env, source_prefix)
     share = source_prefix / "share" / "hyperseg_ros"
@@ -211,12 +221,7 @@ class TestPerceptionLaunch:
                         params_file=tmp / "params.yaml", device="cpu", model_path=model_dir,
                         image_topic="/camera/image_raw", command_topic="/speech/text")
         client = Client(image_reliable=True, image_topic="/camera/image_raw", command_topic="/speech/text")
-        try:
-            client.wait_for_node(launch)
-            yield SimpleNamespace(launch=launch, client=client, env=launch_env)
-        finally:
-            launch.stop()
-            client.close()
+        yield from _serving(launch, client, launch_env)
 
     def test_node_serves_under_the_launch_arguments(self, launched, model_dir):
         launch, client = launched.launch, launched.client
@@ -290,13 +295,7 @@ class TestManagedLaunch:
         tmp = tmp_path_factory.mktemp("managed")
         launch = Launch(launch_env, tmp / "launch.log", "perception.launch.py", managed="true", namespace="robot",
                         device="cpu", model_path=model_dir)
-        client = Client()
-        try:
-            client.wait_for_node(launch)
-            yield SimpleNamespace(launch=launch, client=client, env=launch_env)
-        finally:
-            launch.stop()
-            client.close()
+        yield from _serving(launch, Client(), launch_env)
 
     def test_launch_brings_the_unconfigured_node_to_active(self, launched):
         launch, client, env = launched.launch, launched.client, launched.env

@@ -93,7 +93,7 @@ def generate_launch_description():
         emulate_tty=True,
         # On SIGINT (Ctrl-C) the node finishes the frame in inference, then frees the model: on a busy
         # CPU, or with a large model, that takes longer than launch's default 5 s before SIGTERM.
-        sigterm_timeout=LaunchConfiguration("sigterm_timeout", default="30"),
+        sigterm_timeout="30",
     )
     # managed:=true: configure at start, activate once the configure transition has reached inactive
     # (once: a later deactivate, e.g. `ros2 lifecycle set <node> deactivate`, is left alone).

@@ -53,12 +53,16 @@ def test_launch_arguments_have_descriptions_and_parameters_exist():
         assert isinstance(kwargs.get("description"), ast.Constant) and kwargs["description"].value.strip()
         declared[call.args[0].value] = kwargs
     assert {"params_file", "namespace", "image_topic", "command_topic", "device", "model_path"} <= set(declared)
-    used = {c.args[0].value for c in _launch_calls(tree, "LaunchConfiguration")}
+    # LaunchConfiguration is also called through a short alias, `arg`
+    used = {c.args[0].value for name in ("LaunchConfiguration", "arg") for c in _launch_calls(tree, name)}
     assert used <= set(declared), f"undeclared launch arguments: {used - set(declared)}"
 
-    (node,) = _launch_calls(tree, "Node")
+    (node,) = _launch_calls(tree, "LifecycleNode")
     kwargs = {k.arg: k.value for k in node.keywords}
-    assert kwargs["executable"].value == "perception_node" and kwargs["name"].value == NODE_NAME
+    constants = {t.id: n.value.value for n in tree.body if isinstance(n, ast.Assign) and isinstance(n.value, ast.Constant)
+                 for t in n.targets if isinstance(t, ast.Name)}
+    name = kwargs["name"].value if isinstance(kwargs["name"], ast.Constant) else constants[kwargs["name"].id]
+    assert kwargs["executable"].value == "perception_node" and name == NODE_NAME
     overrides = [d for d in kwargs["parameters"].elts if isinstance(d, ast.Dict)]
     set_by_launch = {k.value for d in overrides for k in d.keys}
     assert set_by_launch and set_by_launch <= set(_yaml_parameters()) and set_by_launch <= set(PARAMETERS)
@@ -83,7 +87,10 @@ def test_launch_sets_the_fast_dds_profile_and_the_package_installs_what_it_uses(
 def test_launch_description_builds_when_launch_ros_is_installed(monkeypatch):
     pytest.importorskip("launch_ros", reason="launch_ros has no PyPI wheel; checked statically above")
     import importlib.util
+    import sys
 
+    # the package's share directory is installed into the venv (make setup), the ament prefix here
+    monkeypatch.setenv("AMENT_PREFIX_PATH", sys.prefix)
     spec = importlib.util.spec_from_file_location("perception_launch", LAUNCH)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -112,7 +112,7 @@ class HyperSegConfig(PretrainedConfig):
     category_prompts: "sequential" lists the "name [SEG]" spans one after another, each seeing the
         ones before it (the release); "parallel" gives every span the same positions and hides the
         spans from each other, so a category's embedding depends on its name only, never on its
-        place in the list (multimodal_sequence.parallel_layout).
+        place in the list (multimodal_sequence builds the positions, vllm.span_attention_mask the mask).
     """
 
     model_type = "hyperseg_ros"

@@ -122,21 +122,16 @@ def _parallel_positions(kind: list[int], prompt: list[int]) -> tuple[list[int], 
     """Position ids and span ids of one parallel-category sequence: every span starts where the
     first one does; the positions after the list continue from the end of the longest span."""
     span = [p if k == TEXT else -1 for k, p in zip(kind, prompt)]
-    positions, base, longest, offset, current = [], None, 0, 0, -1
-    for t, s in enumerate(span):
-        if s >= 0:
-            base = t if base is None else base
-            offset = offset + 1 if s == current else 0
-            current = s
-            longest = max(longest, offset + 1)
-            positions.append(base + offset)
-        elif base is None:
-            positions.append(t)
-        else:
-            if current != -2:  # first position after the list
-                current, offset = -2, 0
-            positions.append(base + longest + offset)
-            offset += 1
+    inside = [t for t, s in enumerate(span) if s >= 0]  # contiguous: no separator between parallel spans
+    if not inside:
+        return list(range(len(span))), span
+    base, end = inside[0], inside[-1] + 1
+    start: dict[int, int] = {}
+    for t in inside:
+        start.setdefault(span[t], t)
+    longest = max(sum(s == k for s in span) for k in start)
+    positions = [t if t < base else base + t - start[span[t]] if t < end else base + longest + t - end
+                 for t in range(len(span))]
     return positions, span
 
 

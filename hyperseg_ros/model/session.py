@@ -125,6 +125,8 @@ class SegmentationSession:
 
     def threshold(self, task: str) -> float:
         """The score threshold applied to `task`'s answers."""
+        if task in TEXT_TASKS and self.model.config.answer_always:
+            return 0.0  # the release answers with its top-1 mask, whatever its score
         if self.score_threshold is not None:
             return self.score_threshold
         return self.model.config.score_threshold(task)
@@ -191,8 +193,6 @@ class SegmentationSession:
                         score_threshold=self.threshold(command.task),
                         scores_at_image_resolution=self.model.config.scores_at == "image")
         if command.task in TEXT_TASKS:
-            if self.model.config.answer_always:  # the release answers with its top-1 mask, whatever its score
-                geometry["score_threshold"] = 0.0
             found = postprocess(predictions.refer_logits[0], mask_logits, max_instances=1, **geometry)
             if len(found.scores) == 0:
                 state.target_id = 0

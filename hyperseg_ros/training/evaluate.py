@@ -37,7 +37,6 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from hyperseg_ros.command import TEXT_TASKS
 from hyperseg_ros.model import load_model
 from hyperseg_ros.model.session import Instance, SegmentationSession
 from hyperseg_ros.training.metrics import (
@@ -169,11 +168,7 @@ class Evaluation:
 
     def threshold(self, task: str) -> float:
         """The score below which the session does not publish `task`'s answers."""
-        if self.session is None:
-            return 0.5
-        if task in TEXT_TASKS and self.session.model.config.answer_always:
-            return 0.0
-        return self.session.threshold(task)
+        return 0.5 if self.session is None else self.session.threshold(task)
 
     def published(self, instances: list[Instance], task: str) -> list[Instance]:
         """What the session publishes of answers collected with every score (see `predict`): the

@@ -21,7 +21,6 @@ import shutil
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 INDEX = "model.safetensors.index.json"
 
@@ -103,16 +102,24 @@ def _summary(run: dict) -> dict:
     }
 
 
+def _shipped_model_dir() -> Path:
+    """The embedded model, found as the node finds it (checkout or installed share/), not beside this file."""
+    from hyperseg_ros.model import default_model_dir
+
+    return default_model_dir()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("returned", help="the folder the GPU run's files came back to (report.json, model/)")
     p.add_argument("dest", help="the model directory to write")
-    p.add_argument("--tokenizer-from", default=str(ROOT / "models" / "hyperseg-world"),
+    p.add_argument("--tokenizer-from", default="",
                    help="where the tokenizer comes from when it did not come back (default: the shipped model)")
     p.add_argument("--force", action="store_true", help="replace a non-empty DEST; accept a different tokenizer")
     args = p.parse_args(argv)
     try:
-        run = assemble(Path(args.returned), Path(args.dest), Path(args.tokenizer_from), args.force)
+        tokenizer_from = Path(args.tokenizer_from) if args.tokenizer_from else _shipped_model_dir()
+        run = assemble(Path(args.returned), Path(args.dest), tokenizer_from, args.force)
     except (DeviceRunError, OSError) as err:
         print(f"import_device_run: {err}", file=sys.stderr)
         return 1

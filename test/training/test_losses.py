@@ -99,3 +99,23 @@ def test_a_command_matching_nothing_weighs_every_score_fully():
     # 4 queries at logit 0: BCE log(2) each, weight 1 (not the 0.1 of unmatched queries), score weight 2
     assert torch.isclose(losses["score"], torch.tensor(2 * 4 * 0.6931), atol=1e-3)
     assert losses["rank"] == 0
+
+
+def test_a_batch_costs_what_its_images_cost_alone():
+    """Matching and losses run on the whole batch at once: no image's answer may leak into another's."""
+    gt = _masks()
+    torch.manual_seed(1)
+    targets = [_target(gt, [1, 0]), _target(torch.zeros(0, 16, 16), []), _target(gt[1:], [1], ids=(7,))]
+    masks, cls, boxes = torch.randn(3, 4, 16, 16), torch.randn(3, 4, 2), torch.rand(3, 4, 4)
+    batch, batch_matches = segmentation_loss(PredictorOutput(masks, None, cls, None, boxes, None), "open_vocabulary",
+                                             targets, LossWeights())
+    counts = [max(len(t.labels), 1) for t in targets]
+    alone = []
+    for b, t in enumerate(targets):
+        losses, matches = segmentation_loss(PredictorOutput(masks[b:b + 1], None, cls[b:b + 1], None, boxes[b:b + 1],
+                                                            None), "open_vocabulary", [t], LossWeights())
+        alone.append(losses)
+        assert all(torch.equal(x, y) for x, y in zip(matches[0], batch_matches[b]))
+    total = sum(len(t.labels) for t in targets)
+    for key in batch:  # each image's loss is normalised by its own count alone, by the batch's count together
+        assert torch.isclose(batch[key] * total, sum(a[key] * n for a, n in zip(alone, counts)), atol=1e-4), key

@@ -45,6 +45,8 @@ setup(
     entry_points={"console_scripts": [
         "perception_node = hyperseg_ros.perception_node:main",
         "hyperseg_bag = hyperseg_ros.bag:main",
+        "speech_command = hyperseg_ros.speech_node:main",
+        "hyperseg_transcribe = hyperseg_ros.speech.transcribe:main",
     ]},
     zip_safe=False,
 )

@@ -15,6 +15,7 @@ missing=()
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
 "$PYTHON" -c "import ensurepip, venv" >/dev/null 2>&1 || missing+=("$(basename "$PYTHON")-venv")
+command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)  # speaks the speech tests' sentences
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing system packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo

@@ -1,0 +1,101 @@
+"""Audio chunks in, transcripts out: decode -> resample -> voice activity -> recogniser -> accept.
+
+ROS-free; the speech node is a shell around it. Every chunk is counted once (`chunks_received` =
+used + rejected by reason), and repaired defects (odd length, NaN, clipping) have their own counts.
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from hyperseg_ros.speech.audio import TARGET_RATE, AudioError, Resampler, decode_chunk
+from hyperseg_ros.speech.grammar import spoken_form
+from hyperseg_ros.speech.recognizer import Recognition
+from hyperseg_ros.speech.vad import Utterance, VoiceActivity
+
+
+@dataclass(frozen=True)
+class Transcribed:
+    recognition: Recognition
+    accepted: bool
+    stamp_ns: int  # stream time of the utterance's first sample
+    seconds: float  # utterance length
+    decode_ms: float  # recogniser time
+
+
+class SpeechPipeline:
+    def __init__(self, recognizer, min_confidence: float = 0.3, max_gap_s: float = 1.0, **vad_args):
+        self.recognizer = recognizer
+        self.min_confidence = min_confidence
+        self.max_gap_ns = int(max_gap_s * 1e9)
+        self.vad_args = vad_args
+        self.counts: Counter = Counter()
+        self._format = None
+        self._reset_stream(0)
+
+    def _reset_stream(self, stamp_ns: int) -> None:
+        self.resampler, self.vad = Resampler(), VoiceActivity(**self.vad_args)
+        self._origin_ns, self._samples = stamp_ns, 0  # stream time of sample 0 at 16 kHz
+        self._next_ns = None
+
+    def push(self, data: bytes, sample_rate: int, channels: int, encoding: str, stamp_ns: int) -> list[Utterance]:
+        """One chunk; returns the utterances it completed (to hand to `transcribe`)."""
+        self.counts["chunks_received"] += 1
+        try:
+            decoded = decode_chunk(bytes(data), int(sample_rate), int(channels), str(encoding))
+        except AudioError as err:
+            self.counts[err.reason] += 1
+            raise
+        for problem in decoded.problems:
+            self.counts[problem] += 1
+        fmt = (decoded.rate, int(channels), str(encoding).upper())
+        out: list[Utterance] = []
+        gap = self._next_ns is not None and abs(stamp_ns - self._next_ns) > self.max_gap_ns
+        if fmt != self._format or gap:  # a new stream: the last one's utterance ends here
+            if self._format is not None:
+                out += self._end_stream()
+                self.counts["stream_restarts"] += 1
+            self._format = fmt
+            self._reset_stream(stamp_ns)
+        self._next_ns = stamp_ns + int(len(decoded.samples) * 1e9 / decoded.rate)
+        self.counts["chunks_used"] += 1
+        x = self.resampler(decoded.samples, decoded.rate)
+        self._samples += len(x)
+        return out + self.vad.push(x)
+
+    def _end_stream(self) -> list[Utterance]:
+        rest = self.resampler.flush()
+        return self.vad.push(rest) + self.vad.flush()
+
+    def flush(self) -> list[Utterance]:
+        """No more audio for now (the microphone stopped): the utterance in progress ends."""
+        out = self._end_stream()
+        self._format, self._next_ns = None, None
+        return out
+
+    def stamp_of(self, u: Utterance) -> int:
+        return self._origin_ns + int(u.start_sample * 1e9 / TARGET_RATE)
+
+    def transcribe(self, u: Utterance, stamp_ns: int | None = None) -> Transcribed:
+        t0 = time.perf_counter()
+        rec = self.recognizer.recognize(u.samples)
+        decode_ms = (time.perf_counter() - t0) * 1000.0
+        rec = Recognition(spoken_form(rec.text), rec.confidence, rec.alternatives)
+        accepted = bool(rec.text) and rec.confidence >= self.min_confidence
+        self.counts["utterances"] += 1
+        self.counts["utterances_accepted" if accepted else "utterances_refused"] += 1
+        if u.forced_end:
+            self.counts["utterances_cut_at_max_length"] += 1
+        return Transcribed(rec, accepted, self.stamp_of(u) if stamp_ns is None else stamp_ns,
+                           len(u.samples) / TARGET_RATE, decode_ms)
+
+
+def wav_chunks(samples: np.ndarray, rate: int, chunk_s: float = 0.1):
+    """(int16 bytes, rate) chunks of a mono float signal, as a microphone would send them."""
+    n = max(1, int(rate * chunk_s))
+    pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2")
+    for i in range(0, len(pcm), n):
+        yield pcm[i:i + n].tobytes()

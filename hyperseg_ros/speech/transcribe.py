@@ -1,0 +1,91 @@
+"""`hyperseg_transcribe FILE.wav ...`: one line per file, the text, a tab, the confidence.
+
+The same path as the speech node (chunks -> voice activity -> recogniser), so a file gives what
+the node would publish. `--microphone` reads the default sound device (PortAudio) until Ctrl-C,
+and fails with one line where there is none.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import wave
+
+import numpy as np
+
+from hyperseg_ros.speech.pipeline import SpeechPipeline, wav_chunks
+
+
+def read_wav(path: str) -> tuple[np.ndarray, int]:
+    """A 16-bit PCM WAV -> (mono float samples, rate)."""
+    with wave.open(path, "rb") as w:
+        if w.getsampwidth() != 2:
+            raise ValueError(f"{path}: {8 * w.getsampwidth()}-bit samples (16-bit PCM expected)")
+        x = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768.0
+        return x.reshape(-1, w.getnchannels()).mean(axis=1), w.getframerate()
+
+
+def transcribe_file(pipeline: SpeechPipeline, path: str) -> tuple[str, float]:
+    """The utterances of a file joined (most files hold one), and the lowest confidence."""
+    x, rate = read_wav(path)
+    utterances = []
+    for k, chunk in enumerate(wav_chunks(x, rate)):
+        utterances += pipeline.push(chunk, rate, 1, "S16LE", int(k * 0.1 * 1e9))
+    utterances += pipeline.flush()
+    results = [pipeline.transcribe(u).recognition for u in utterances]
+    results = [r for r in results if r.text]
+    if not results:
+        return "", 0.0
+    return " ".join(r.text for r in results), min(r.confidence for r in results)
+
+
+def microphone(pipeline: SpeechPipeline, rate: int = 16000) -> int:
+    try:
+        import sounddevice
+    except OSError as err:  # the module loads PortAudio when imported
+        print(f"hyperseg_transcribe: no sound system: {err}", file=sys.stderr)
+        return 1
+    try:
+        sounddevice.check_input_settings(samplerate=rate, channels=1, dtype="int16")
+    except Exception as err:  # noqa: BLE001 - PortAudio's errors have many types
+        print(f"hyperseg_transcribe: no microphone: {err}", file=sys.stderr)
+        return 1
+    with sounddevice.RawInputStream(samplerate=rate, channels=1, dtype="int16", blocksize=rate // 10) as stream:
+        k = 0
+        try:
+            while True:
+                data, _ = stream.read(rate // 10)
+                for u in pipeline.push(bytes(data), rate, 1, "S16LE", int(k * 0.1 * 1e9)):
+                    r = pipeline.transcribe(u).recognition
+                    print(f"{r.text}\t{r.confidence:.3f}", flush=True)
+                k += 1
+        except KeyboardInterrupt:
+            return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="hyperseg_transcribe", description=__doc__.split("\n\n")[0])
+    ap.add_argument("files", nargs="*", help="16-bit PCM WAV files, any rate and channel count")
+    ap.add_argument("--microphone", action="store_true", help="read the default sound device instead")
+    ap.add_argument("--engine", default="grammar")
+    args = ap.parse_args(argv)
+    if not args.files and not args.microphone:
+        ap.error("give WAV files or --microphone")
+    from hyperseg_ros.speech.engines import make_recognizer
+
+    pipeline = SpeechPipeline(make_recognizer(args.engine))
+    if args.microphone:
+        return microphone(pipeline)
+    code = 0
+    for path in args.files:
+        try:
+            text, confidence = transcribe_file(pipeline, path)
+        except (OSError, ValueError, EOFError, wave.Error) as err:
+            print(f"hyperseg_transcribe: {path}: {err}", file=sys.stderr)
+            code = 1
+            continue
+        print(f"{text}\t{confidence:.3f}", flush=True)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

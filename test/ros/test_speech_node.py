@@ -1,0 +1,126 @@
+"""The speech node as a real process over real DDS: spoken AudioChunks -> Transcript and `command`,
+bad audio counted in /diagnostics, and a spoken command answered by the perception node with the
+masks of the same sentence typed."""
+import sys
+
+import numpy as np
+import pytest
+from hyperseg_ros.msg import AudioChunk, Transcript
+from live_node import NAMESPACE, Process, header, image
+from std_msgs.msg import String
+
+from hyperseg_ros.qos import reliable
+from hyperseg_ros.speech.pipeline import wav_chunks
+
+pytest.importorskip("pocketsphinx")
+spoken = pytest.importorskip("hyperseg_ros.speech.spoken")
+if not spoken.have_espeak():
+    pytest.skip("espeak-ng is not installed (scripts/setup.sh installs it)", allow_module_level=True)
+
+SENTENCE = "pick up the red circle"  # the red disc of live_node.scene
+
+
+def start_speech(ros_env, tmp_path, **params):
+    overrides = [a for k, v in params.items() for a in ("-p", f"{k}:={v}")]
+    return Process([sys.executable, "-P", "-m", "hyperseg_ros.speech_node", "--ros-args", *overrides,
+                    "-r", f"__ns:={NAMESPACE}"], ros_env, tmp_path / "speech.log")
+
+
+def audio_chunks(text, rate=22050, channels=1):
+    x, r = spoken.speak(text, "en-us", 150)
+    x = np.concatenate([np.zeros(r // 2, np.float32), x, np.zeros(r, np.float32)])
+    for i, chunk in enumerate(wav_chunks(x, r)):
+        yield AudioChunk(header=header(i, frame_id="mic", period_ns=100_000_000), sample_rate=r, channels=channels,
+                         encoding="S16LE", data=chunk)
+
+
+@pytest.fixture
+def speech_client(client):
+    c = client
+    c.audio_pub = c.node.create_publisher(AudioChunk, "audio", reliable(100))
+    c.transcripts, c.spoken_commands = [], []
+    c.node.create_subscription(Transcript, "speech/transcript", c.transcripts.append, reliable(10))
+    c.node.create_subscription(String, "command", c.spoken_commands.append, reliable(10))
+    return c
+
+
+def wait_for_speech_node(c, proc):
+    c.spin_until(lambda: c.audio_pub.get_subscription_count() > 0, 120, "the speech node's audio subscription", proc)
+
+
+def speech_counts(c, proc, predicate, what):
+    def check():
+        for arr in reversed(c.diagnostics):
+            for s in arr.status:
+                if s.name.endswith("speech"):
+                    d = {kv.key: kv.value for kv in s.values}
+                    return d if predicate(d) else None
+        return None
+    return c.spin_until(check, 30, what, proc)
+
+
+def test_bad_audio_is_counted_and_a_spoken_command_still_gets_through(ros_env, tmp_path, speech_client):
+    c = speech_client
+    proc = start_speech(ros_env, tmp_path)
+    try:
+        wait_for_speech_node(c, proc)
+        bad = [AudioChunk(sample_rate=16000, channels=1, encoding="MP3", data=b"\x00" * 100),
+               AudioChunk(sample_rate=16000, channels=1, encoding="S16LE", data=b"\x01\x02\x03"),
+               AudioChunk(sample_rate=16000, channels=1, encoding="F32LE",
+                          data=np.full(1600, np.nan, "<f4").tobytes()),
+               AudioChunk(sample_rate=16000, channels=1, encoding="S16LE",
+                          data=np.full(1600, 32767, "<i2").tobytes()),
+               AudioChunk(sample_rate=0, channels=1, encoding="S16LE", data=b"\x00" * 100),
+               AudioChunk(sample_rate=16000, channels=0, encoding="S16LE", data=b"\x00" * 100)]
+        bad += [AudioChunk(header=header(k, period_ns=2_000_000_000), sample_rate=16000, channels=2,
+                           encoding="S16LE", data=np.zeros(64000, "<i2").tobytes()) for k in range(60)]  # 2 min silence
+        for m in bad:  # spun between sends: a burst would overrun the reliable history
+            c.audio_pub.publish(m)
+            c.executor.spin_once(timeout_sec=0.01)
+        counts = speech_counts(c, proc, lambda d: int(d.get("chunks_received", 0)) >= len(bad), "bad chunks counted")
+        assert counts["rejected_encoding"] == "1" and counts["rejected_rate"] == "1"
+        assert counts["rejected_channels"] == "1" and counts["odd_length"] == "1"
+        assert counts["non_finite"] == "1" and counts["clipped"] == "1"
+        for m in audio_chunks(SENTENCE, rate=44100):
+            c.audio_pub.publish(m)
+        # the clipped chunk was loud: an utterance of its own, heard as nothing and refused
+        t = c.spin_until(lambda: next((m for m in c.transcripts if m.text), None), 60, "a transcript", proc)
+        assert all(not m.accepted for m in c.transcripts if not m.text)
+        assert t.text == SENTENCE and t.accepted and 0 < t.confidence <= 1
+        c.spin_until(lambda: c.spoken_commands, 30, "the spoken command", proc)
+        assert [m.data for m in c.spoken_commands] == [SENTENCE]
+        proc.assert_alive()
+    finally:
+        assert proc.stop() == 0, proc.log()[-3000:]
+
+
+@pytest.mark.xfail(strict=True, reason="the grammar engine hears 'star' for 'circle' in this en-us recording "
+                   "(exact sentences 50% on val, n=48: issue 26's acceptance is not met yet)")
+def test_spoken_command_gives_the_masks_of_the_typed_one(ros_env, tmp_path, start_node, speech_client):
+    c = speech_client
+    node = start_node()
+    speech = start_speech(ros_env, tmp_path)
+    try:
+        c.wait_for_node(node)
+        wait_for_speech_node(c, speech)
+        answers = {}
+        for k, how in enumerate(("typed", "spoken")):
+            if how == "typed":
+                c.text_pub.publish(String(data=SENTENCE))
+            else:
+                for m in audio_chunks(SENTENCE):
+                    c.audio_pub.publish(m)
+                c.spin_until(lambda: c.transcripts, 60, "the transcript", speech)
+            frame = image(0)
+            frame.header = header(100 * (k + 1))
+            c.spin_until(lambda: c.segmentations and c.segmentations[-1].text == SENTENCE
+                         and c.segmentations[-1].header.stamp != frame.header.stamp
+                         or (c.image_pub.publish(image(k * 100 + 50)) or False),
+                         60, f"a frame answering the {how} command", node)
+            c.image_pub.publish(frame)
+            answers[how] = c.answer_to(frame.header.stamp, node, timeout_s=60)
+        typed, said = answers["typed"], answers["spoken"]
+        assert said.text == typed.text == SENTENCE and said.command_id != typed.command_id
+        assert [list(i.mask_rle) for i in said.instances] == [list(i.mask_rle) for i in typed.instances]
+    finally:
+        assert speech.stop() == 0, speech.log()[-3000:]

@@ -20,7 +20,6 @@ from PIL import Image as PILImage
 from PIL import JpegImagePlugin, PngImagePlugin
 
 
-
 @dataclass(frozen=True)
 class Layout:
     """How an encoding lays out its pixels: `channels` values per pixel in a row (2 for packed

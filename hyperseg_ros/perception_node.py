@@ -72,7 +72,6 @@ from hyperseg_ros.throttle import PerKindThrottle, printable
 NODE_NAME = "hyperseg_perception"
 WARN_PERIOD_S = 2.0  # bad input warnings are throttled to one per this period and kind
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
-CONFIGURING = threading.Event()  # set while configure builds the pipeline (see _stop_on_signals)
 
 
 def _stamp_ns(header) -> int:
@@ -145,14 +144,11 @@ class PerceptionNode(LifecycleNode):
     # ---- lifecycle transitions (executor thread) ----
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         p = self._parameter_values()
-        CONFIGURING.set()
         try:
             pipeline = build_pipeline(p)
         except Exception as err:  # noqa: BLE001 - a bad parameter or model fails the transition, not the node
             self._say("error", f"configure failed: {type(err).__name__}: {err}")
             return FAILURE
-        finally:
-            CONFIGURING.clear()
         self.pipeline, self.params = pipeline, p
         pipeline.processor.on_rejected = self._on_prompt_rejected
         self._say("info", f"model {pipeline.model_name} on {pipeline.device} ({pipeline.dtype}) loaded in "
@@ -410,19 +406,13 @@ class PerceptionNode(LifecycleNode):
 
 
 SPIN_TIMEOUT_S = 0.2  # how soon a signal is seen while idle (Python runs handlers between waits)
-STOP_GRACE_S = 1.0  # how long a configure stuck in native code gets to see a stop signal before the exit
 
 
 def _stop_on_signals() -> None:
     """SIGINT and SIGTERM raise KeyboardInterrupt in the main thread, in every state, start-up
     included (a second one is ignored while stopping). rclpy's own handlers are not installed:
     they shut the context down at once, under a model still loading or a frame being published,
-    which then fails with a traceback or an ERROR; here the node is closed first, then ROS.
-
-    Python runs the handler only between bytecodes, so a configure blocked in native code (a read
-    that never returns, a long parse) would never see it; the signal also wakes a watcher thread
-    (signal.set_wakeup_fd), which ends the process with 0 when configure has not let go after
-    STOP_GRACE_S: nothing is served yet, so there is nothing to finish."""
+    which then fails with a traceback or an ERROR; here the node is closed first, then ROS."""
     stopping = []
 
     def stop(signum, frame):
@@ -432,20 +422,6 @@ def _stop_on_signals() -> None:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    read_fd, write_fd = os.pipe()
-    os.set_blocking(write_fd, False)
-    signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
-    threading.Thread(target=_end_stuck_configure, args=(read_fd,), name="hyperseg-stop", daemon=True).start()
-
-
-def _end_stuck_configure(read_fd: int) -> None:
-    while os.read(read_fd, 64):  # a byte per stop signal, written by the C-level handler at once
-        time.sleep(STOP_GRACE_S)
-        if CONFIGURING.is_set():
-            try:
-                rclpy.logging.get_logger(NODE_NAME).info("stopped during configure")
-            finally:
-                os._exit(0)
 
 
 def main(args=None) -> int:

@@ -53,6 +53,7 @@ def diagnostic_status(stats: StatsSnapshot, name: str, hardware_id: str, model: 
         *[_kv(f"rejected_{reason}", n) for reason, n in sorted(stats.rejected.items())],
         _kv("commands_received", stats.commands_received),
         _kv("commands_rejected", sum(stats.commands_rejected.values())),
+        _kv("commands_lost", stats.commands_lost),
         *[_kv(f"command_rejected_{reason}", n) for reason, n in sorted(stats.commands_rejected.items())],
         _kv("latency_p50_ms", stats.latency_p50_ms),
         _kv("latency_p99_ms", stats.latency_p99_ms),

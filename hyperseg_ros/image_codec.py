@@ -1,7 +1,10 @@
 """sensor_msgs Image / CompressedImage <-> RGB numpy arrays (the only image conversion module).
 
-Messages are duck-typed (`encoding`, `height`, `width`, `step`, `data`; `format`, `data`), so
-rclpy messages, rosbags messages and test doubles all work. Decoding is zero-copy for rgb8.
+Messages are duck-typed (`encoding`, `height`, `width`, `step`, `data`, optional `is_bigendian`;
+`format`, `data`), so rclpy messages, rosbags messages and test doubles all work. Decoding is
+zero-copy for rgb8. The encodings of real cameras are served (packed YUV 4:2:2 of USB cameras,
+Bayer mosaics of industrial ones, NV21, OpenCV's 8UC1/8UC3, 16-bit colour and mono scaled to 8
+bits); depth and float images are not pictures the model can read and are rejected, saying so.
 Compressed frames are decoded with Pillow: it reads width and height from the header first (a
 small file can claim a huge image), and it reports corrupt data as an exception, where OpenCV's
 codecs print their own lines to stderr.
@@ -9,20 +12,46 @@ codecs print their own lines to stderr.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 from PIL import Image as PILImage
 from PIL import JpegImagePlugin, PngImagePlugin
 
-# encoding -> (channels, OpenCV conversion to RGB or None when already RGB)
-ENCODINGS: dict[str, tuple[int, int | None]] = {
-    "rgb8": (3, None),
-    "bgr8": (3, cv2.COLOR_BGR2RGB),
-    "rgba8": (4, cv2.COLOR_RGBA2RGB),
-    "bgra8": (4, cv2.COLOR_BGRA2RGB),
-    "mono8": (1, cv2.COLOR_GRAY2RGB),
+
+@dataclass(frozen=True)
+class Layout:
+    """How an encoding lays out its pixels: `channels` values per pixel in a row (2 for packed
+    YUV 4:2:2), each of `bits`; `rows` data rows per image row (1.5 for NV21's chroma plane);
+    `even`: width and height must be even (chroma shared by 2 pixels); `conversion`: OpenCV code
+    to RGB, None when already RGB."""
+
+    channels: int
+    conversion: int | None
+    bits: int = 8
+    rows: float = 1.0
+    even: bool = False
+
+
+_UYVY, _YUYV = Layout(2, cv2.COLOR_YUV2RGB_UYVY, even=True), Layout(2, cv2.COLOR_YUV2RGB_YUY2, even=True)
+# encoding (sensor_msgs/image_encodings, lower case) -> layout
+ENCODINGS: dict[str, Layout] = {
+    "rgb8": Layout(3, None), "bgr8": Layout(3, cv2.COLOR_BGR2RGB), "8uc3": Layout(3, cv2.COLOR_BGR2RGB),
+    "rgba8": Layout(4, cv2.COLOR_RGBA2RGB), "bgra8": Layout(4, cv2.COLOR_BGRA2RGB),
+    "8uc4": Layout(4, cv2.COLOR_BGRA2RGB),
+    "mono8": Layout(1, cv2.COLOR_GRAY2RGB), "8uc1": Layout(1, cv2.COLOR_GRAY2RGB),
+    "yuv422": _UYVY, "uyvy": _UYVY, "yuyv": _YUYV, "yuv422_yuy2": _YUYV,  # ROS's yuv422 is UYVY
+    "nv21": Layout(1, cv2.COLOR_YUV2RGB_NV21, rows=1.5, even=True),
+    "bayer_rggb8": Layout(1, cv2.COLOR_BayerRGGB2RGB), "bayer_bggr8": Layout(1, cv2.COLOR_BayerBGGR2RGB),
+    "bayer_gbrg8": Layout(1, cv2.COLOR_BayerGBRG2RGB), "bayer_grbg8": Layout(1, cv2.COLOR_BayerGRBG2RGB),
+    "rgb16": Layout(3, None, 16), "bgr16": Layout(3, cv2.COLOR_BGR2RGB, 16),
+    "rgba16": Layout(4, cv2.COLOR_RGBA2RGB, 16), "bgra16": Layout(4, cv2.COLOR_BGRA2RGB, 16),
+    "mono16": Layout(1, cv2.COLOR_GRAY2RGB, 16),
 }
+# not pictures: a distance or a float per pixel has no colour for the model to read
+NOT_PICTURES = ("16uc1", "32fc1", "16sc1", "32sc1", "64fc1")
+WRITE_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")  # what rgb_to_image writes
 MAX_PIXELS = 4096 * 4096  # larger frames are rejected: they are a bug upstream, not a camera
 _JPEG_MAGIC = b"\xff\xd8\xff"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -52,19 +81,28 @@ def check_image(msg, max_pixels: int = MAX_PIXELS) -> None:
     inference; `image_to_rgb` calls it again.
     """
     encoding = str(msg.encoding).lower()
+    if encoding in NOT_PICTURES:
+        raise ImageError("encoding", f"encoding {msg.encoding!r} is a depth or float image, not a picture: "
+                                     "not served (publish the camera's colour or mono image)")
     if encoding not in ENCODINGS:
         raise ImageError("encoding", f"unsupported encoding {msg.encoding!r}; expected one of {', '.join(ENCODINGS)}")
+    layout = ENCODINGS[encoding]
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height <= 0 or width <= 0:
         raise ImageError("empty", f"empty image ({width}x{height})")
     if height * width > max_pixels:
         raise ImageError("too_large", f"image {width}x{height} exceeds {max_pixels} pixels")
-    channels = ENCODINGS[encoding][0]
-    if step < width * channels:
-        raise ImageError("size_mismatch", f"step {step} < width {width} x {channels} channels")
+    if layout.even and (width % 2 or (layout.rows != 1 and height % 2)):
+        raise ImageError("size_mismatch", f"{encoding} needs an even {'width' if width % 2 else 'height'}, "
+                                          f"not {width}x{height}")
+    row_bytes = width * layout.channels * layout.bits // 8
+    if step < row_bytes:
+        raise ImageError("size_mismatch", f"step {step} < width {width} x {layout.channels} channels "
+                                          f"x {layout.bits // 8} bytes")
     size = msg.data.nbytes if isinstance(msg.data, np.ndarray) else len(msg.data)
-    if size != step * height:
-        raise ImageError("size_mismatch", f"data has {size} bytes, expected step {step} x height {height}")
+    rows = int(height * layout.rows)
+    if size != step * rows:
+        raise ImageError("size_mismatch", f"data has {size} bytes, expected step {step} x {rows} rows")
 
 
 def image_to_rgb(msg, max_pixels: int = MAX_PIXELS) -> np.ndarray:
@@ -76,12 +114,15 @@ def image_to_rgb(msg, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """
     check_image(msg, max_pixels)
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
-    channels, conversion = ENCODINGS[str(msg.encoding).lower()]
-    rows = _as_bytes_array(msg.data).reshape(height, step)[:, : width * channels]
-    pixels = rows.reshape(height, width, channels) if channels > 1 else rows
-    if conversion is None:
+    layout = ENCODINGS[str(msg.encoding).lower()]
+    row_bytes = width * layout.channels * layout.bits // 8
+    rows = _as_bytes_array(msg.data).reshape(int(height * layout.rows), step)[:, :row_bytes]
+    if layout.bits == 16:  # the high byte of each value: 16-bit scaled to 8 bits
+        rows = rows.reshape(rows.shape[0], -1, 2)[..., 0 if getattr(msg, "is_bigendian", 0) else 1]
+    pixels = rows.reshape(rows.shape[0], width, layout.channels) if layout.channels > 1 else rows
+    if layout.conversion is None:
         return pixels
-    return cv2.cvtColor(np.ascontiguousarray(pixels), conversion)
+    return cv2.cvtColor(np.ascontiguousarray(pixels), layout.conversion)
 
 
 def _open_compressed(msg, max_pixels: int):
@@ -137,7 +178,7 @@ def compressed_to_rgb(msg, max_pixels: int = MAX_PIXELS) -> np.ndarray:
 def rgb_to_image(rgb: np.ndarray, header=None, encoding: str = "rgb8"):
     """Build a sensor_msgs/Image from uint8 RGB [H, W, 3] (or mono [H, W] for mono8).
 
-    `encoding` picks the wire layout (rgb8, bgr8, rgba8, bgra8, mono8); data is assigned as
+    `encoding` picks the wire layout (WRITE_ENCODINGS); data is assigned as
     bytes, never a memoryview (element-wise copy in rclpy: ~170 ms for 720p).
     """
     from sensor_msgs.msg import Image

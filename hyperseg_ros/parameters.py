@@ -5,6 +5,9 @@ One set-up for the live node (`perception_node.py`, at `configure`) and for `hyp
 """
 from __future__ import annotations
 
+import math
+import os
+import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -17,73 +20,178 @@ if TYPE_CHECKING:
 
     from hyperseg_ros.model.session import SegmentationSession
 
-# name -> (default, description). config/perception.yaml and the README document the same set.
-# A None default: not set unless given (`categories`: then the model directory's own vocabulary;
-# `score_threshold`: the model's own threshold per task).
-PARAMETERS: dict[str, tuple[object, str]] = {
-    "autostart": (True, "configure and activate at start-up (false: wait for lifecycle transitions)"),
-    "model_path": ("", "model directory (config.json + model.safetensors + tokenizer); empty = embedded default"),
-    "device": ("auto", "auto | cpu | cuda | cuda:N (auto = cuda when available)"),
-    "dtype": ("float32", "float32 | float16 | bfloat16 | auto (auto = bfloat16 on cuda, float32 on cpu); "
-              "float16 is unsafe with HyperSeg-3B (Phi-2 attention overflows it)"),
-    "categories": (None, "default open-vocabulary task answered until a command arrives; unset = the model's "
-                         "default vocabulary (config.json default_categories), [''] = none"),
-    "text_task": ("referring", "task of plain-text commands on `command`: " + " | ".join(TEXT_COMMAND_TASKS)),
-    "score_threshold": (None, "instances scoring below this are not published, in [0, 1]; unset = the model's "
-                              "own threshold per task (config.json score_thresholds, else 0.5)"),
-    "max_instances": (20, "at most this many instances per frame"),
-    "global_prompt_aggregation": (False, "temporal adapter: pool the prompt over past frames (paper eq. 3)"),
-    "llm_every_n_frames": (4, "run the language side (SigLIP, FVP, Phi) every N frames; 1 = every frame"),
-    "llm_rerun_score_threshold": (0.5, "re-run the language side on a frame whose target score drops below this"),
-    "max_frame_age_ms": (500.0, "frames that waited longer than this for inference are dropped (0 = never)"),
-    "image_reliability": ("best_effort", "QoS reliability of the image subscription: best_effort | reliable"),
-    "compressed_input": (False, "subscribe to image/compressed (jpeg, png) instead of image"),
-    "publish_overlay": (True, "publish segmentation/overlay (rendered only while someone subscribes)"),
-    "temporal_reset_gap_s": (1.0, "a forward stamp jump larger than this clears temporal state and track ids"),
-    "num_threads": (0, "torch CPU threads (0 = torch default)"),
-    "diagnostics_period_s": (1.0, "period of /diagnostics messages"),
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter: its default (None: not set unless given), what it does, and the values it
+    may take: `type` (bool, int, float, str, list of str), inclusive bounds, choices or a pattern."""
+
+    default: object
+    description: str
+    type: type
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+    pattern: str = ""
+
+
+# The one parameter table: config/perception.yaml and the README document the same set, and `check`
+# refuses any value outside it, naming the parameter. Upper bounds keep each value's cost bounded.
+PARAMETERS: dict[str, Param] = {
+    "autostart": Param(True, "configure and activate at start-up (false: wait for lifecycle transitions)", bool),
+    "model_path": Param("", "model directory (config.json + model.safetensors + tokenizer); empty = embedded default",
+                        str),
+    "device": Param("auto", "auto | cpu | cuda | cuda:N (auto = cuda when available)", str,
+                    pattern=r"auto|cpu|cuda(:[0-9]{1,3})?"),
+    "dtype": Param("float32", "float32 | float16 | bfloat16 | auto (auto = bfloat16 on cuda, float32 on cpu); "
+                   "float16 is unsafe with HyperSeg-3B (Phi-2 attention overflows it)", str,
+                   choices=("float32", "float16", "bfloat16", "auto")),
+    "categories": Param(None, "default open-vocabulary task answered until a command arrives; unset = the model's "
+                              "default vocabulary (config.json default_categories), [''] = none", list),
+    "text_task": Param("referring", "task of plain-text commands on `command`: " + " | ".join(TEXT_COMMAND_TASKS),
+                       str, choices=TEXT_COMMAND_TASKS),
+    "score_threshold": Param(None, "instances scoring below this are not published, in [0, 1]; unset = the model's "
+                                   "own threshold per task (config.json score_thresholds, else 0.5)", float, 0.0, 1.0),
+    "max_instances": Param(20, "at most this many instances per frame", int, 1, 1000),
+    "global_prompt_aggregation": Param(False, "temporal adapter: pool the prompt over past frames (paper eq. 3)", bool),
+    "llm_every_n_frames": Param(4, "run the language side (SigLIP, FVP, Phi) every N frames; 1 = every frame",
+                                int, 1, 10_000),
+    "llm_rerun_score_threshold": Param(0.5, "re-run the language side on a frame whose target score drops below this",
+                                       float, 0.0, 1.0),
+    "max_frame_age_ms": Param(500.0, "frames that waited longer than this for inference are dropped (0 = never)",
+                              float, 0.0, 3_600_000.0),
+    "image_reliability": Param("best_effort", "QoS reliability of the image subscription: best_effort | reliable",
+                               str, choices=("best_effort", "reliable")),
+    "compressed_input": Param(False, "subscribe to image/compressed (jpeg, png) instead of image", bool),
+    "publish_overlay": Param(True, "publish segmentation/overlay (rendered only while someone subscribes)", bool),
+    "temporal_reset_gap_s": Param(1.0, "a forward stamp jump larger than this clears temporal state and track ids",
+                                  float, 0.0, 86_400.0),
+    # more threads than cores only adds contention; torch's pools keep their threads for the process
+    "num_threads": Param(0, f"torch CPU threads, at most the cores (here {CORES}); 0 = torch default", int, 0, CORES),
+    "diagnostics_period_s": Param(1.0, "period of /diagnostics messages", float, 0.05, 3600.0),
     # what one command may ask for (command.CommandLimits); over a limit it is rejected, naming it
-    "max_text_chars": (300, "longest referring / reasoning text of a command"),
-    "max_categories": (32, "most open-vocabulary categories in a command"),
-    "max_category_chars": (40, "longest category name"),
-    "max_prompts": (16, "most boxes + points in a visual prompt"),
-    "max_command_id_chars": (64, "longest command id (echoed in every result)"),
-    "image_silence_warn_s": (5.0, "warn when an image publisher is matched but no image came for this long (s)"),
+    "max_text_chars": Param(300, "longest referring / reasoning text of a command", int, 1, 10_000),
+    "max_categories": Param(32, "most open-vocabulary categories in a command", int, 1, 256),
+    "max_category_chars": Param(40, "longest category name", int, 1, 1000),
+    "max_prompts": Param(16, "most boxes + points in a visual prompt", int, 1, 256),
+    "max_command_id_chars": Param(64, "longest command id (echoed in every result)", int, 1, 1024),
+    "image_silence_warn_s": Param(5.0, "warn when an image publisher is matched but no image came for this long (s)",
+                                  float, 0.1, 86_400.0),
 }
-UNSET_TYPES = {"categories": "string_array", "score_threshold": "double"}  # how an unset default is declared
+START_UP_PARAMETERS = ("autostart", "diagnostics_period_s")  # read once, when the node is created
 
 
 def defaults() -> dict:
     """{name: default} of every parameter."""
-    return {name: default for name, (default, _) in PARAMETERS.items()}
+    return {name: param.default for name, param in PARAMETERS.items()}
 
 
-def check(params: dict) -> None:
-    """Raise ValueError naming the first parameter whose value cannot be served."""
-    if params["text_task"] not in TEXT_COMMAND_TASKS:
-        raise ValueError(f"text_task must be one of {', '.join(TEXT_COMMAND_TASKS)}, not {params['text_task']!r}")
-    if params["score_threshold"] is not None and not 0.0 <= float(params["score_threshold"]) <= 1.0:
-        raise ValueError(f"score_threshold must lie in [0, 1], not {params['score_threshold']}")
-    if int(params["max_instances"]) < 1:
-        raise ValueError(f"max_instances must be at least 1, not {params['max_instances']}")
-    for name in ("max_text_chars", "max_categories", "max_category_chars", "max_prompts", "max_command_id_chars"):
-        if name in params and int(params[name]) < 1:
-            raise ValueError(f"{name} must be at least 1, not {params[name]}")
-    resolve_device(str(params["device"]), str(params["dtype"]))
+def unknown_names(names) -> list[str]:
+    """The names among `names` that are no parameter of the node (a misspelt key is otherwise ignored)."""
+    return sorted(set(names) - set(PARAMETERS))
+
+
+def dropped_overrides(argv: list[str], values: dict) -> list[tuple[str, str]]:
+    """(name, text) of each `-p name:=text` among the ROS arguments of `argv` that the node's
+    parameter `values` do not show: rcl drops an override whose type differs from the params
+    file's without a word."""
+    import yaml
+
+    dropped, ros_args = [], False
+    for flag, arg in zip(argv, argv[1:]):
+        ros_args = (ros_args or flag == "--ros-args") and flag != "--"
+        if not (ros_args and flag in ("-p", "--param") and ":=" in arg):
+            continue
+        name, text = arg.split(":=", 1)
+        name = name.rsplit(":", 1)[-1]  # node_name:param
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = text
+        if name in values and (type(value) is not type(values[name]) or value != values[name]):
+            dropped.append((name, text))
+    return dropped
+
+
+def check_value(name: str, value):
+    """`value` as the parameter `name` takes it (an integer for a float parameter becomes a float);
+    ValueError naming the parameter when its type, range or choice is wrong."""
+    param = PARAMETERS[name]
+    if value is None and param.default is None:
+        return None
+    kind = param.type.__name__ if param.type is not list else "list of strings"
+    if param.type is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    ok = (all(isinstance(v, str) for v in value) if param.type is list and isinstance(value, (list, tuple))
+          else isinstance(value, param.type) and not (param.type is int and isinstance(value, bool)))
+    if not ok:
+        raise ValueError(f"parameter {name} must be a {kind}, not {type(value).__name__} {_shown(value)}")
+    if param.type is float and not math.isfinite(value):
+        raise ValueError(f"parameter {name} must be a finite number, not {value}")
+    if param.low is not None and not param.low <= value <= param.high:
+        raise ValueError(f"parameter {name} must lie in [{param.low:g}, {param.high:g}], not {value}")
+    if param.choices and value not in param.choices:
+        raise ValueError(f"parameter {name} must be one of {', '.join(param.choices)}, not {_shown(value)}")
+    if param.pattern and not re.fullmatch(param.pattern, value):
+        raise ValueError(f"parameter {name} must be {param.description.split(' (')[0]}, not {_shown(value)}")
+    return list(value) if param.type is list else value
+
+
+def check(params: dict) -> dict:
+    """The parameters checked one by one (`check_value`) and together (the `categories` within the
+    command limits, the device present); ValueError naming the first that cannot be served."""
+    checked = {name: check_value(name, params[name]) for name in PARAMETERS if name in params}
+    limits = CommandLimits.from_params(checked)
+    names = [c.strip() for c in checked.get("categories") or () if c.strip()]
+    if len(names) > limits.max_categories:
+        raise ValueError(f"parameter categories has {len(names)} names (max_categories {limits.max_categories})")
+    if any(len(c) > limits.max_category_chars for c in names):
+        raise ValueError(f"parameter categories has a name of {max(map(len, names))} characters "
+                         f"(max_category_chars {limits.max_category_chars})")
+    if "device" in checked:
+        resolve_device(checked["device"], checked.get("dtype", "float32"))
+    return checked
+
+
+def _shown(value) -> str:
+    """`value` for an error line: repr (control characters escaped), cut."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:60] + "..."
 
 
 def resolve_device(device: str, dtype: str) -> tuple[str, torch.dtype]:
-    """(torch device string, torch dtype) for the `device` and `dtype` parameters."""
+    """(torch device string, torch dtype) for the `device` and `dtype` parameters; ValueError when
+    the device is not there (before any model is loaded)."""
     import torch
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        index = int(device.partition(":")[2] or 0)
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if index >= count:
+            raise ValueError(f"parameter device is {device!r}, but torch sees {count} CUDA device(s)")
     if dtype == "auto":
         dtype = "bfloat16" if device.startswith("cuda") else "float32"  # Phi-2 overflows float16
     dtypes = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
     if dtype not in dtypes:
         raise ValueError(f"dtype must be one of {', '.join(dtypes)} or auto, not {dtype!r}")
     return device, dtypes[dtype]
+
+
+_TORCH_THREADS: list[int] = []  # torch's own intra-op thread count, before a parameter changed it
+
+
+def use_threads(num_threads: int) -> None:
+    """torch's intra-op threads: `num_threads`, or torch's own count for 0. The setting is
+    process-wide, so cleanup calls use_threads(0): a later configure starts from torch's own count."""
+    import torch
+
+    if not _TORCH_THREADS:
+        _TORCH_THREADS.append(torch.get_num_threads())
+    torch.set_num_threads(num_threads or _TORCH_THREADS[0])
 
 
 @dataclass
@@ -120,13 +228,11 @@ def build_session(params: dict, model, tokenizer) -> SegmentationSession:
 def build_pipeline(params: dict, session: SegmentationSession | None = None) -> Pipeline:
     """Check `params`, load the model they name, wrap it in a session and a StreamProcessor.
     session: an already built SegmentationSession to use instead (the model is not loaded)."""
-    import torch
 
     from hyperseg_ros.model import DEFAULT_MODEL_NAME, load_model
 
-    check(params)
-    if int(params["num_threads"]) > 0:
-        torch.set_num_threads(int(params["num_threads"]))
+    params = {**params, **check(params)}
+    use_threads(params["num_threads"])
     device, dtype = resolve_device(str(params["device"]), str(params["dtype"]))
     started = time.monotonic()
     if session is None:

@@ -18,16 +18,16 @@ if __name__ == "__main__":  # run as a program: a stop signal during the imports
     for _sig in (signal.SIGINT, signal.SIGTERM):  # main() installs the handlers that close the node
         signal.signal(_sig, lambda *_: os._exit(0))
 
+import sys  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 
 import rclpy  # noqa: E402
+import rclpy.logging  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
-from rclpy.exceptions import ParameterUninitializedException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
@@ -49,10 +49,14 @@ from hyperseg_ros.msg import Segmentation, SegmentationCommand
 from hyperseg_ros.overlay import render_overlay
 from hyperseg_ros.parameters import (
     PARAMETERS,
-    UNSET_TYPES,
+    START_UP_PARAMETERS,
     Pipeline,
     build_pipeline,
+    check_value,
+    dropped_overrides,
     release_memory,
+    unknown_names,
+    use_threads,
 )
 from hyperseg_ros.qos import RELIABLE_10, image_qos
 from hyperseg_ros.stream import (
@@ -63,10 +67,9 @@ from hyperseg_ros.stream import (
     LatestFrameSlot,
     StreamStats,
 )
-from hyperseg_ros.throttle import PerKindThrottle
+from hyperseg_ros.throttle import PerKindThrottle, printable
 
 NODE_NAME = "hyperseg_perception"
-START_UP_PARAMETERS = ("autostart", "diagnostics_period_s")  # read once, when the node is created
 WARN_PERIOD_S = 2.0  # bad input warnings are throttled to one per this period and kind
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 
@@ -83,13 +86,22 @@ class PerceptionNode(LifecycleNode):
     active: images are segmented and `segmentation` is published.
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, argv: list[str] | None = None, **kwargs):
+        """argv: the process arguments rclpy was initialised with (default sys.argv)."""
         super().__init__(NODE_NAME, **kwargs)
-        for name, (default, description) in PARAMETERS.items():
-            descriptor = ParameterDescriptor(description=description, read_only=name in START_UP_PARAMETERS)
-            unset = {"string_array": Parameter.Type.STRING_ARRAY, "double": Parameter.Type.DOUBLE}.get(
-                UNSET_TYPES.get(name)) if default is None else None
-            self.declare_parameter(name, unset or default, descriptor)
+        for name, param in PARAMETERS.items():  # any type is taken: the table's check names a wrong one
+            descriptor = ParameterDescriptor(description=param.description, dynamic_typing=True,
+                                             read_only=name in START_UP_PARAMETERS)
+            self.declare_parameter(name, param.default, descriptor)
+        unknown = [n for n in unknown_names(self._parameter_overrides) if not self.has_parameter(n)]
+        if unknown:  # a misspelt key of a params file or -p would otherwise be dropped without a word
+            self._say("warning", f"unknown parameter(s) {', '.join(map(repr, unknown))} ignored (params file or -p); "
+                                 f"the node's parameters: {', '.join(PARAMETERS)}")
+        for name, value in dropped_overrides(sys.argv if argv is None else argv,
+                                             {n: self.get_parameter(n).value for n in PARAMETERS}):
+            self._say("warning", f"-p {name}:={value} was not applied: ROS keeps the params file's value "
+                                 f"{self.get_parameter(name).value!r} when the types differ")
+        start_up = {name: check_value(name, self.get_parameter(name).value) for name in START_UP_PARAMETERS}
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.pipeline: Pipeline | None = None  # set while configured (inactive or active)
         self.params: dict = {}  # the parameter values read at configure
@@ -104,22 +116,24 @@ class PerceptionNode(LifecycleNode):
         self._image_at: float | None = None  # monotonic time of the last image received
         self._matched_at: float | None = None  # when an image publisher was first matched
         self._silence_warned = False
+        self._command_seq: dict[bytes, int] = {}  # publisher gid -> last command sequence number seen
+        self._same_name_warned = False
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_timer(self.get_parameter("diagnostics_period_s").value, self._publish_diagnostics)
+        self.create_timer(start_up["diagnostics_period_s"], self._publish_diagnostics)
 
     def _parameter_values(self) -> dict:
-        values = {}
-        for name in PARAMETERS:
-            try:
-                values[name] = self.get_parameter(name).value
-            except ParameterUninitializedException:  # typed, no default: "not set"
-                values[name] = None
-        return values
+        return {name: self.get_parameter(name).value for name in PARAMETERS}
 
     def _on_set_parameters(self, params) -> SetParametersResult:
         if self.lifecycle_state != "unconfigured":
             return SetParametersResult(successful=False, reason="parameters are read at configure: "
                                        "clean up the node, set them, then configure it again")
+        try:
+            for param in params:
+                if param.name in PARAMETERS:
+                    check_value(param.name, param.value)
+        except ValueError as err:
+            return SetParametersResult(successful=False, reason=str(err))
         return SetParametersResult(successful=True)
 
     @property
@@ -133,12 +147,12 @@ class PerceptionNode(LifecycleNode):
         try:
             pipeline = build_pipeline(p)
         except Exception as err:  # noqa: BLE001 - a bad parameter or model fails the transition, not the node
-            self.get_logger().error(f"configure failed: {type(err).__name__}: {err}")
+            self._say("error", f"configure failed: {type(err).__name__}: {err}")
             return FAILURE
         self.pipeline, self.params = pipeline, p
         pipeline.processor.on_rejected = self._on_prompt_rejected
-        self.get_logger().info(f"model {pipeline.model_name} on {pipeline.device} ({pipeline.dtype}) loaded in "
-                               f"{pipeline.load_seconds:.1f} s")
+        self._say("info", f"model {pipeline.model_name} on {pipeline.device} ({pipeline.dtype}) loaded in "
+                          f"{pipeline.load_seconds:.1f} s")
         # publishers and services first: a client that sees our subscriptions can use everything
         self.seg_pub = self.create_lifecycle_publisher(Segmentation, "segmentation", RELIABLE_10)
         self.overlay_pub = (self.create_lifecycle_publisher(Image, "segmentation/overlay", 1)
@@ -151,6 +165,8 @@ class PerceptionNode(LifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         p = self.params
+        self._image_at = self._matched_at = None  # silence is counted from now, not across the inactive time
+        self._silence_warned = False
         self.slot, self._stop = LatestFrameSlot(self.stats, max_frame_age_ms=p["max_frame_age_ms"]), threading.Event()
         self._worker = threading.Thread(target=self._inference_loop, args=(self.slot, self._stop),
                                         name="hyperseg-inference", daemon=True)
@@ -162,8 +178,8 @@ class PerceptionNode(LifecycleNode):
         else:
             self._image_subs = [self.create_subscription(Image, "image", self._on_image, qos)]
         categories = self.pipeline.categories
-        self.get_logger().info(f"serving; default task: open_vocabulary {list(categories)}" if categories
-                               else "serving; waiting for a command")
+        self._say("info", f"serving; default task: open_vocabulary {list(categories)}" if categories
+                  else "serving; waiting for a command")
         return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -211,6 +227,7 @@ class PerceptionNode(LifecycleNode):
         device = self.pipeline.device
         self._command_subs, self.reset_srv, self.seg_pub, self.overlay_pub, self.pipeline = [], None, None, None, None
         release_memory(device)
+        use_threads(0)  # num_threads is process-wide: the next configure starts from torch's own count
 
     # ---- callbacks (executor thread): cheap, never raise ----
     def _on_image(self, msg) -> None:
@@ -232,8 +249,12 @@ class PerceptionNode(LifecycleNode):
         held = self._throttle.allow(kind)
         if held is None:
             return
-        text += f" ({held} more like it in the last {WARN_PERIOD_S:.0f} s)" if held else ""
-        logger = self.get_logger()  # one call site per severity: rclpy fixes it per call site
+        self._say(level, text + (f" ({held} more like it in the last {WARN_PERIOD_S:.0f} s)" if held else ""))
+
+    def _say(self, level: str, text: str) -> None:
+        """Every variable log line of the node: made printable first (ids, texts, file names and
+        errors may carry what a caller or a file sent)."""
+        text, logger = printable(text), self.get_logger()  # one call site per severity: rclpy fixes it per call site
         if level == "info":
             logger.info(text)
         elif level == "error":
@@ -245,11 +266,26 @@ class PerceptionNode(LifecycleNode):
         self.stats.count_rejected(err.reason)
         self._log(f"image_{err.reason}", f"image rejected ({err.reason}): {err}")
 
-    def _on_text_command(self, msg: String) -> None:
+    def _on_text_command(self, msg: String, info) -> None:
+        self._count_lost(info)
         self._accept_command(lambda: command_from_string(msg.data, self.params["text_task"]))
 
-    def _on_command(self, msg: SegmentationCommand) -> None:
+    def _on_command(self, msg: SegmentationCommand, info) -> None:
+        self._count_lost(info)
         self._accept_command(lambda: command_from_msg(msg))
+
+    def _count_lost(self, info) -> None:
+        """Commands a publisher sent that never reached this callback (its queue or ours, depth 10,
+        overwrote them in a burst): the gaps in its sequence numbers after the first one seen."""
+        gid, seq = bytes(info["publisher_gid"]["data"]), info.get("publication_sequence_number")
+        if seq is None:  # the middleware does not number messages
+            return
+        last = self._command_seq.get(gid)
+        if last is not None and seq > last + 1:
+            self.stats.count_commands_lost(seq - last - 1)
+            self._log("commands_lost", f"{seq - last - 1} command(s) lost before the node saw them (a burst "
+                                       "overflowed the depth-10 queue)")
+        self._command_seq[gid] = max(seq, last or 0)
 
     def _accept_command(self, build) -> None:
         try:
@@ -260,12 +296,12 @@ class PerceptionNode(LifecycleNode):
             return
         self.stats.count_command()
         what = cmd.text or ", ".join(cmd.categories) or f"{len(cmd.boxes)} boxes, {len(cmd.points)} points"
-        self.get_logger().info(f"command {cmd.id}: {cmd.task} {what!r}")
+        self._log("command_accepted", f"command {cmd.id!r}: {cmd.task} {what!r}", "info")
 
     def _on_prompt_rejected(self, cmd: Command, err: CommandError) -> None:
         """A visual prompt that does not fit the frame it applies to (inference worker)."""
         self.stats.count_late_rejection(err.reason)
-        self._log(f"command_{err.reason}", f"command {cmd.id} rejected ({err.reason}) on the frame it applies to: {err}")
+        self._log(f"command_{err.reason}", f"command {cmd.id!r} rejected ({err.reason}) on the frame it applies to: {err}")
 
     def _on_reset(self, request, response):
         self.pipeline.processor.reset()
@@ -274,6 +310,7 @@ class PerceptionNode(LifecycleNode):
         return response
 
     def _publish_diagnostics(self) -> None:
+        self._warn_same_name()
         pipeline = self.pipeline
         device, model = (pipeline.device, pipeline.model_name) if pipeline is not None else ("", "")
         self.diag_pub.publish(diagnostic_array(self.get_clock().now().to_msg(), self.stats.snapshot(),
@@ -281,6 +318,15 @@ class PerceptionNode(LifecycleNode):
                                                hardware_id=device, model=model, device=device,
                                                lifecycle_state=self.lifecycle_state,
                                                image_input=self._image_input()))
+
+    def _warn_same_name(self) -> None:
+        """Once per episode: another node with this node's full name (both would answer everything)."""
+        me = (self.get_name(), self.get_namespace())
+        twins = self.get_node_names_and_namespaces().count(me) > 1
+        if twins and not self._same_name_warned:
+            self._say("warning", f"another node named {self.get_fully_qualified_name()} is running: both answer every "
+                                 "frame and command; give each its own name or namespace")
+        self._same_name_warned = twins
 
     def _image_input(self) -> ImageInput | None:
         """Matched image publishers and how long none of them delivered an image; warns once per
@@ -297,8 +343,8 @@ class PerceptionNode(LifecycleNode):
         since = now - max(self._image_at or 0.0, self._matched_at)
         silent = since >= float(self.params["image_silence_warn_s"])
         if silent and not self._silence_warned:
-            self.get_logger().warning(f"{publishers} image publisher(s) matched on {subs[0].topic_name} but no image "
-                                   f"for {since:.0f} s: check the publisher's QoS and Fast DDS profile (README)")
+            self._say("warning", f"{publishers} image publisher(s) matched on {subs[0].topic_name} but no image "
+                                 f"for {since:.0f} s: check the publisher's QoS and Fast DDS profile (README)")
         self._silence_warned = silent
         return ImageInput(publishers, since, silent)
 
@@ -356,7 +402,7 @@ class PerceptionNode(LifecycleNode):
                   "frames_dropped": sum(snap.dropped.values()), "frames_rejected": sum(snap.rejected.values()),
                   **{f"dropped_{k}": v for k, v in sorted(snap.dropped.items())},
                   **{f"rejected_{k}": v for k, v in sorted(snap.rejected.items())}}
-        self.get_logger().info("stopped: " + " ".join(f"{k}={v}" for k, v in counts.items()))
+        self._say("info", "stopped: " + " ".join(f"{k}={v}" for k, v in counts.items()))
 
 
 SPIN_TIMEOUT_S = 0.2  # how soon a signal is seen while idle (Python runs handlers between waits)
@@ -385,7 +431,11 @@ def main(args=None) -> int:
     node, code = None, 0
     try:
         rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-        node = PerceptionNode()
+        try:
+            node = PerceptionNode(argv=args)
+        except ValueError as err:  # a start-up parameter (autostart, diagnostics_period_s) out of its table
+            rclpy.logging.get_logger(NODE_NAME).error(printable(f"start-up failed: {err}"))
+            return 1
         if node.get_parameter("autostart").value and not node.start():
             node.get_logger().error("autostart failed (see above); exiting")
             code = 1

@@ -179,6 +179,7 @@ class StatsSnapshot:
     latency_p50_ms: float  # receive-to-publish over the last `window` processed frames; nan if none
     latency_p99_ms: float
     processed_per_s: float  # over the same window
+    commands_lost: int = 0  # publisher sequence numbers skipped: overwritten in a queue before the node saw them
 
     @property
     def in_flight(self) -> int:
@@ -192,7 +193,7 @@ class StreamStats:
     def __init__(self, window: int = 512, clock: Callable[[], float] = time.monotonic):
         self._lock = threading.Lock()
         self._clock = clock
-        self._received = self._processed = self._commands = 0
+        self._received = self._processed = self._commands = self._commands_lost = 0
         self._dropped: Counter[str] = Counter()
         self._rejected: Counter[str] = Counter()
         self._commands_rejected: Counter[str] = Counter()
@@ -223,6 +224,10 @@ class StreamStats:
             if rejected_reason is not None:
                 self._commands_rejected[rejected_reason] += 1
 
+    def count_commands_lost(self, n: int) -> None:
+        with self._lock:
+            self._commands_lost += n
+
     def count_late_rejection(self, reason: str) -> None:
         """A command counted when received, rejected when it met its frame (a visual prompt)."""
         with self._lock:
@@ -235,7 +240,8 @@ class StreamStats:
             p50, p99 = (np.percentile(lat, [50, 99]).tolist() if lat.size else (float("nan"), float("nan")))
             rate = (len(done) - 1) / (done[-1] - done[0]) if len(done) > 1 and done[-1] > done[0] else 0.0
             return StatsSnapshot(self._received, self._processed, dict(self._dropped), dict(self._rejected),
-                                 self._commands, dict(self._commands_rejected), p50, p99, rate)
+                                 self._commands, dict(self._commands_rejected), p50, p99, rate,
+                                 self._commands_lost)
 
 
 # drop reasons

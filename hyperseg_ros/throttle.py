@@ -1,5 +1,6 @@
-"""One log line per kind of event and period: rclpy's `throttle_duration_sec` throttles per call
-site, so three different rejections in a row would give a single warning."""
+"""Log lines: one per kind of event and period (rclpy's `throttle_duration_sec` throttles per call
+site, so three different rejections in a row would give a single warning), and caller text
+made printable."""
 from __future__ import annotations
 
 import threading
@@ -28,3 +29,10 @@ class PerKindThrottle:
                 return None
             self._last[kind] = now
             return self._held.pop(kind, 0)
+
+
+def printable(text: str) -> str:
+    """`text` with every character that is not printable (newlines, ANSI escapes, other control
+    and format characters) written as its escape, so that what a caller sends can neither start a
+    forged log line nor drive the operator's terminal."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)

@@ -28,7 +28,7 @@ from hyperseg_ros.world.commands import WorldCommand, sample_command
 from hyperseg_ros.world.scene import Scene
 from hyperseg_ros.world.video import MAX_FRAMES, MIN_FRAMES, draw_clip
 
-RAW_ENCODINGS = tuple(image_codec.ENCODINGS)
+RAW_ENCODINGS = image_codec.WRITE_ENCODINGS
 COMPRESSED_FORMATS = ("jpeg", "png")
 START_NS = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z: fixed, so the bag does not depend on the clock
 COMMAND_LEAD_NS = 1_000_000  # a command is recorded 1 ms before the frame it is about

@@ -30,9 +30,10 @@ def load_model(path: str = "", device: str | torch.device = "cpu", dtype: torch.
     model. A released HyperSeg-3B directory (model_type mipha_phi) is mapped by checkpoint.py.
     Only local safetensors and JSON files are read; nothing is downloaded. Raises
     loading.ModelFileError (a ValueError naming the file) for a directory that cannot be served."""
-    from .loading import load_checked, read_config_json
+    from .loading import check_directory, load_checked, read_config_json
 
     directory = Path(path) if path else default_model_dir()
+    check_directory(directory)  # regular files only, shards inside the directory: nothing can block a read
     if read_config_json(directory).get("model_type") == RELEASED_MODEL_TYPE:
         from .checkpoint import load_released
 

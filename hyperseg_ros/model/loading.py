@@ -3,11 +3,16 @@
 A model that loads with missing or mis-shaped weights answers with random tensors and looks
 healthy; a config.json without sizes would build the 3B model before failing. So: config.json is
 parsed and its fields and types checked before any module is built; weights are read from
-safetensors only (a pickle is never opened); and transformers' loading report must show every
-weight the config needs present with its shape, and none left over. Every error names the file.
+safetensors only (a pickle is never opened); the sizes config.json claims are checked against the
+shapes in the weights' own headers before anything is allocated (a config claiming a million-word
+vocabulary would otherwise allocate gigabytes first); and transformers' loading report must show
+every weight the config needs present with its shape, and none left over. The directory holds
+regular files (and folders) only: a FIFO or a device would block a read or never end one. Every
+error names the file.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -23,22 +28,86 @@ WEIGHTS_INDEX = "model.safetensors.index.json"
 # missing: embedding_rows = the LLM vocabulary size; category_prompts = the release layout;
 # score_thresholds = 0.5 for every task
 OPTIONAL_FIELDS = ("embedding_rows", "category_prompts", "score_thresholds")
+MAX_SIZE_RATIO = 2  # config.json may ask for at most this many times the values the weights hold
+MAX_TEXT_BYTES = 64 * 2**20  # a JSON or text file of a model directory is read whole: Phi-2's tokenizer.json is 2 MB
 
 
 class ModelFileError(ValueError):
     """A model directory that cannot be served; the message names the file (and key)."""
 
 
+def _kind(mode: int) -> str:
+    return ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+
+
+def _unreadable(path: Path, err: OSError) -> ModelFileError:
+    what = "a symlink loop" if err.errno == errno.ELOOP else f"cannot be read ({err.strerror})"
+    return ModelFileError(f"{path}: {what}")
+
+
+def check_directory(directory: Path) -> None:
+    """ModelFileError naming the entry unless every entry of `directory` is, after its links, a
+    regular file or a folder, and every JSON or text file is at most MAX_TEXT_BYTES (read whole);
+    the shards of an index must be plain file names of entries (see check_shard_name)."""
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{directory}: missing (no HyperSeg model there)") from None
+    except OSError as err:
+        raise _unreadable(directory, err) from None
+    index = directory / WEIGHTS_INDEX
+    if index.exists():  # first: an entry of the index is named as such
+        for name in sorted(set(read_weight_map(index).values())):
+            check_shard_name(directory, name, index)
+    for entry in entries:
+        path = Path(entry.path)
+        try:
+            info = os.stat(path)  # a link (a hub cache's snapshot) counts as what it points to
+        except FileNotFoundError:
+            raise ModelFileError(f"{path}: a link to nothing") from None
+        except OSError as err:
+            raise _unreadable(path, err) from None
+        if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+            raise ModelFileError(f"{path}: {_kind(info.st_mode)}, not a regular file "
+                                 "(a model directory holds regular files and folders only)")
+        if path.suffix in (".json", ".txt", ".jinja") and info.st_size > MAX_TEXT_BYTES:
+            raise ModelFileError(f"{path}: {info.st_size} bytes, over the {MAX_TEXT_BYTES} a model file may have")
+
+
+def read_model_file(path: Path) -> bytes:
+    """The bytes of a regular file of at most MAX_TEXT_BYTES, checked on the open file itself
+    (opened without blocking: a FIFO put there after check_directory does not hang the read)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: missing (no HyperSeg model at {path.parent})") from None
+    except OSError as err:
+        raise _unreadable(path, err) from None
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ModelFileError(f"{path}: {_kind(info.st_mode)}, not a regular file")
+        if info.st_size > MAX_TEXT_BYTES:
+            raise ModelFileError(f"{path}: {info.st_size} bytes, over the {MAX_TEXT_BYTES} a model file may have")
+        return file.read(MAX_TEXT_BYTES + 1)
+
+
+def read_json(path: Path):
+    """A model directory's JSON file, parsed; ModelFileError naming it when it is not JSON (or is
+    nested too deep for the parser)."""
+    try:
+        return json.loads(read_model_file(path))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise ModelFileError(f"{path}: not valid JSON ({type(err).__name__}: {str(err)[:200]})") from None
+
+
 def read_config_json(directory: Path) -> dict:
     """config.json of `directory` as a dict; FileNotFoundError when missing, ModelFileError when it
     is not a JSON object."""
     path = directory / CONFIG_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing (no HyperSeg model at {directory})")
-    try:
-        data = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ModelFileError(f"{path}: not valid JSON ({err})") from None
+    data = read_json(path)
     if not isinstance(data, dict):
         raise ModelFileError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data
@@ -90,9 +159,10 @@ def validate_config(data: dict, path: Path) -> HyperSegConfig:
         raise ModelFileError(f"{path}: {err}") from None
 
 
-def safetensors_files(directory: Path) -> list[Path]:
-    """The safetensors file(s) of `directory`, each with a readable header; ModelFileError if there
-    is none (a pickle such as pytorch_model.bin is never a fallback) or one is unreadable.
+def safetensors_files(directory: Path) -> tuple[list[Path], dict[str, tuple[int, ...]]]:
+    """The safetensors file(s) of `directory`, each with a readable header, and the shape of every
+    weight their headers list; ModelFileError if there is none (a pickle such as pytorch_model.bin
+    is never a fallback) or one is unreadable.
 
     Sharded weights (model.safetensors.index.json + shards, as `save_pretrained(max_shard_size=...)`
     writes them) are read strictly: every shard is a plain file name of a regular file inside the
@@ -116,10 +186,12 @@ def safetensors_files(directory: Path) -> list[Path]:
         raise ModelFileError(f"{directory / WEIGHTS_FILE}: missing; weights are read from safetensors only"
                              + (f" ({', '.join(pickles)} is not loaded: it is a pickle)" if pickles else ""))
     seen: dict[str, str] = {}
+    shapes: dict[str, tuple[int, ...]] = {}
     for name in names:
         try:
             with safe_open(directory / name, framework="pt") as f:
                 keys = list(f.keys())
+                shapes.update((key, tuple(f.get_slice(key).get_shape())) for key in keys)
         except (OSError, SafetensorError) as err:
             raise ModelFileError(f"{directory / name}: not a readable safetensors file ({err})") from None
         if weight_map is None:
@@ -134,16 +206,14 @@ def safetensors_files(directory: Path) -> list[Path]:
         if problems:
             raise ModelFileError(f"{directory / name}: {'; '.join(problems)}")
         seen.update(dict.fromkeys(keys, name))
-    return [directory / name for name in names]
+    return [directory / name for name in names], shapes
 
 
 def read_weight_map(index: Path) -> dict[str, str]:
     """The `weight_map` (weight name -> shard file name) of a safetensors index; ModelFileError when
     the file is not such an index."""
-    try:
-        weight_map = json.loads(index.read_text())["weight_map"]
-    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
-        raise ModelFileError(f"{index}: not a safetensors index ({err!r})") from None
+    data = read_json(index)
+    weight_map = data.get("weight_map") if isinstance(data, dict) else None
     if (not isinstance(weight_map, dict) or not weight_map
             or not all(isinstance(k, str) and isinstance(v, str) for k, v in weight_map.items())):
         raise ModelFileError(f"{index}: not a safetensors index (weight_map must map weight names to file names)")
@@ -162,12 +232,44 @@ def check_shard_name(directory: Path, name: str, index: Path) -> None:
     except FileNotFoundError:
         raise ModelFileError(f"{index}: shard entry {name!r}: {path} is missing") from None
     except OSError as err:
-        raise ModelFileError(f"{index}: shard entry {name!r}: {path} cannot be read ({err})") from None
+        raise ModelFileError(f"{index}: shard entry {name!r}: {_unreadable(path, err)}") from None
     if not stat.S_ISREG(mode):
-        kind = ("a directory" if stat.S_ISDIR(mode)
-                else "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
-                else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
-        raise ModelFileError(f"{index}: shard entry {name!r}: {path} is {kind}, not a regular file")
+        raise ModelFileError(f"{index}: shard entry {name!r}: {path} is {_kind(mode)}, not a regular file")
+
+
+def check_sizes(config: HyperSegConfig, stored: dict[str, tuple[int, ...]], files: str) -> None:
+    """ModelFileError naming `files` when config.json asks for far more than the weights hold: more
+    layers than stored tensors (each layer has weights), or over MAX_SIZE_RATIO times the values
+    stored. Counted on the meta device (no memory), so nothing is allocated for a size the weights
+    do not have; a smaller difference (a missing or mis-shaped weight) is left to transformers'
+    loading report, which names the keys (it renames some checkpoint keys, so names are not
+    compared here)."""
+    import math
+
+    import torch
+
+    from .hyperseg import HyperSeg
+
+    layers = [(f"{sub}.{key}", sum(v) if isinstance(v, list) else v)
+              for sub, sizes in config.to_dict().items() if isinstance(sizes, dict)
+              for key, v in sizes.items() if str(key).endswith("layers") or key == "depths"]
+    over = [f"{name} {n}" for name, n in layers if isinstance(n, int) and n > len(stored)]
+    if over:
+        raise ModelFileError(f"{files}: config.json claims more layers than the weights hold "
+                             f"({len(stored)} tensors): {_first(over)}")
+    with torch.device("meta"):
+        needed_shapes = [(k, v.shape) for k, v in HyperSeg(config).state_dict().items()]
+    needed: dict[str, int] = {}
+    held: dict[str, int] = {}
+    for totals, shapes in ((needed, needed_shapes), (held, stored.items())):
+        for key, shape in shapes:
+            totals[key.split(".")[0]] = totals.get(key.split(".")[0], 0) + math.prod(shape)
+    if sum(needed.values()) > MAX_SIZE_RATIO * sum(held.values()):
+        over = [f"{module} {n:,} (the weights hold {held.get(module, 0):,})" for module, n in needed.items()
+                if n > held.get(module, 0)]
+        raise ModelFileError(f"{files}: config.json asks for {sum(needed.values()):,} values, the weights hold "
+                             f"{sum(held.values()):,}: a size in config.json is larger than the weights'; "
+                             f"{_first(over)}")
 
 
 def check_loading_info(info: dict, files: str) -> None:
@@ -188,13 +290,16 @@ def check_loading_info(info: dict, files: str) -> None:
 
 
 def load_checked(directory: Path, dtype: torch.dtype):
-    """(HyperSeg, tokenizer) of a model directory, checked as the module docstring says."""
+    """(HyperSeg, tokenizer) of a model directory that passed check_directory, checked as the
+    module docstring says."""
     from .hyperseg import HyperSeg
     from .tokenizer import load_tokenizer
 
     config = validate_config(read_config_json(directory), directory / CONFIG_FILE)
     tokenizer = load_tokenizer(str(directory))  # cheap, and its errors name the directory
-    files = ", ".join(str(path) for path in safetensors_files(directory))
+    paths, stored = safetensors_files(directory)
+    files = ", ".join(str(path) for path in paths)
+    check_sizes(config, stored, files)  # before from_pretrained allocates what config.json claims
     try:
         model, info = HyperSeg.from_pretrained(str(directory), config=config, dtype=dtype, local_files_only=True,
                                                use_safetensors=True, output_loading_info=True,

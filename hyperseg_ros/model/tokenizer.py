@@ -52,8 +52,8 @@ def load_tokenizer(path: str) -> PreTrainedTokenizerBase:
             tokenizer = PreTrainedTokenizerFast.from_pretrained(path, local_files_only=True)
         else:
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    except (OSError, ValueError, TypeError) as err:
-        raise ValueError(f"{path}: cannot load the tokenizer ({type(err).__name__}: {err})") from None
+    except Exception as err:  # noqa: BLE001 - a malformed file raises anything (KeyError, RecursionError, ...)
+        raise ValueError(f"{path}: cannot load the tokenizer ({type(err).__name__}: {str(err)[:200]})") from None
     if SEG not in tokenizer.get_vocab():
         tokenizer.add_tokens([SEG])  # as the release does for Phi-2's BPE vocabulary
     return tokenizer

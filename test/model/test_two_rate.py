@@ -122,5 +122,5 @@ def test_the_node_declares_the_session_defaults():
     from hyperseg_ros.model.session import LLM_EVERY_N_FRAMES, LLM_RERUN_SCORE_THRESHOLD
     from hyperseg_ros.perception_node import PARAMETERS
 
-    assert PARAMETERS["llm_every_n_frames"][0] == LLM_EVERY_N_FRAMES
-    assert PARAMETERS["llm_rerun_score_threshold"][0] == LLM_RERUN_SCORE_THRESHOLD
+    assert PARAMETERS["llm_every_n_frames"].default == LLM_EVERY_N_FRAMES
+    assert PARAMETERS["llm_rerun_score_threshold"].default == LLM_RERUN_SCORE_THRESHOLD

@@ -24,10 +24,10 @@ def _yaml_parameters() -> dict:
 
 def test_yaml_sets_every_node_parameter_to_its_default():
     params = _yaml_parameters()
-    unset = {name for name, (default, _) in PARAMETERS.items() if default is None}
+    unset = {name for name, param in PARAMETERS.items() if param.default is None}
     assert set(params) == set(PARAMETERS) - unset
     for name, value in params.items():
-        default = PARAMETERS[name][0]
+        default = PARAMETERS[name].default
         assert value == default, name
         assert type(value) is type(default), name  # ROS parameters are typed
     for name in unset:  # not set by default; the yaml shows how to set it

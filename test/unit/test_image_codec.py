@@ -4,7 +4,7 @@ import pytest
 from sensor_msgs.msg import CompressedImage, Image
 
 from hyperseg_ros.image_codec import (
-    ENCODINGS,
+    WRITE_ENCODINGS,
     ImageError,
     compressed_to_rgb,
     image_to_rgb,
@@ -18,7 +18,7 @@ def rgb():
     return np.random.default_rng(0).integers(0, 256, size=(48, 64, 3), dtype=np.uint8)
 
 
-@pytest.mark.parametrize("encoding", [e for e in ENCODINGS if e != "mono8"])
+@pytest.mark.parametrize("encoding", [e for e in WRITE_ENCODINGS if e != "mono8"])
 def test_colour_encodings_round_trip_exactly(rgb, encoding):
     msg = rgb_to_image(rgb, encoding=encoding)
     assert (msg.height, msg.width, msg.encoding) == (48, 64, encoding)

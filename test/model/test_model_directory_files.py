@@ -1,0 +1,104 @@
+"""Every file of a model directory is read only as a regular file of bounded size, and config.json's
+sizes are bounded by the weights' headers before anything is allocated: no FIFO, device or symlink
+loop can block or misname a load, no malformed JSON escapes as a bare RecursionError or KeyError,
+and a config claiming a huge vocabulary is refused without allocating it."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hyperseg_ros.model import load_model
+from hyperseg_ros.model.loading import MAX_TEXT_BYTES, ModelFileError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def saved(tiny, tmp_path_factory):
+    path = tmp_path_factory.mktemp("files") / "tiny"
+    model, tokenizer = tiny
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture
+def model_copy(saved, tmp_path):
+    return shutil.copytree(saved, tmp_path / "model")
+
+
+def _replace(path: Path, make) -> None:
+    path.unlink()
+    make(path)
+
+
+@pytest.mark.parametrize("name", ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"])
+@pytest.mark.parametrize("what, make", [
+    ("a FIFO", os.mkfifo),
+    ("a device", lambda p: p.symlink_to("/dev/zero")),
+    ("a symlink loop", lambda p: p.symlink_to(p.name)),
+])
+def test_a_file_that_is_no_regular_file_is_refused_naming_it(model_copy, name, what, make):
+    _replace(model_copy / name, make)
+    with pytest.raises(ModelFileError, match=rf"{model_copy / name}: {what}"):
+        load_model(str(model_copy))
+
+
+def test_a_json_file_over_the_size_limit_is_refused_before_it_is_read(model_copy):
+    with open(model_copy / "tokenizer_config.json", "r+b") as f:
+        f.truncate(MAX_TEXT_BYTES + 1)  # sparse: nothing is written
+    with pytest.raises(ModelFileError, match=rf"tokenizer_config\.json: {MAX_TEXT_BYTES + 1} bytes, over"):
+        load_model(str(model_copy))
+
+
+@pytest.mark.parametrize("name", ["config.json", "model.safetensors.index.json"])
+def test_json_nested_too_deep_names_the_file(model_copy, name):
+    (model_copy / name).write_text("[" * 100_000 + "]" * 100_000)
+    if name != "config.json":  # an index beside the single file is refused anyway: make it the only weights
+        (model_copy / "model.safetensors").rename(model_copy / "model-00001-of-00001.safetensors")
+    with pytest.raises(ModelFileError, match=rf"{name}: not valid JSON \(RecursionError"):
+        load_model(str(model_copy))
+
+
+def test_a_tokenizer_json_without_its_added_tokens_names_the_directory(model_copy):
+    path = model_copy / "tokenizer.json"
+    tokenizer = json.loads(path.read_text())
+    del tokenizer["added_tokens"]
+    path.write_text(json.dumps(tokenizer))
+    with pytest.raises(ValueError, match=rf"{model_copy}: cannot load the tokenizer"):
+        load_model(str(model_copy))
+
+
+PEAK_SCRIPT = """
+import json, resource, sys
+from hyperseg_ros.model import load_model
+try:
+    load_model(sys.argv[1])
+    outcome = "loaded"
+except ValueError as err:
+    outcome = str(err)
+print(json.dumps({"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "outcome": outcome}))
+"""
+
+
+def _peak_load(directory: Path) -> dict:
+    """load_model(directory) in a fresh process: its peak RSS and what happened."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-P", "-c", PEAK_SCRIPT, str(directory)], env=env, check=True,
+                         capture_output=True, text=True, timeout=600).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_a_config_claiming_a_million_word_vocabulary_is_refused_without_allocating_it(model_copy, saved):
+    path = model_copy / "config.json"
+    config = json.loads(path.read_text())
+    config["llm_config"]["vocab_size"] = 1_000_000
+    path.write_text(json.dumps(config))
+    normal, huge = _peak_load(saved), _peak_load(model_copy)
+    assert normal["outcome"] == "loaded"
+    assert "config.json asks for" in huge["outcome"] and "a size in config.json is larger" in huge["outcome"]
+    assert huge["peak_mb"] < normal["peak_mb"] + 100, (normal, huge)

@@ -118,7 +118,7 @@ def test_unknown_encodings_are_skipped_with_a_count(params_file, tmp_path):
         for i, record in enumerate(storage.read(source)):
             msg = record.message()
             if record.topic == IMAGE and storage.stamp_ns(msg.header) % 3 == 0:
-                msg.encoding, msg.step = "yuv422", msg.width * 2  # a camera format the node does not read
+                msg.encoding, msg.step = "32FC1", msg.width * 4  # a float (depth) image: no picture to segment
                 msg.data = bytes(msg.height * msg.step)
             writer.write(record.topic, record.timestamp, msg)
     odd = [storage.stamp_ns(m.header) % 3 == 0 for m in (r.message() for r in storage.read(source, [IMAGE]))]

@@ -61,6 +61,7 @@ _SIZES: dict[str, dict] = {
         predictor_config=dict(hidden_dim=64, num_queries=16, encoder_layers=2, encoder_ffn_dim=256,
                               decoder_layers=3, decoder_ffn_dim=256, num_heads=4, num_points=4,
                               reid_dim=64),
+        mask_shape_size=24,
         **CONVENTIONS_TRAINED_HERE,
     ),
     # Unit tests: every module exists, everything as small as it goes.
@@ -78,6 +79,7 @@ _SIZES: dict[str, dict] = {
         predictor_config=dict(hidden_dim=16, num_queries=4, encoder_layers=1, encoder_ffn_dim=32,
                               decoder_layers=3, decoder_ffn_dim=32, num_heads=2, num_points=2,
                               reid_dim=8),
+        mask_shape_size=8,
         **CONVENTIONS_TRAINED_HERE,
     ),
 }
@@ -132,6 +134,8 @@ class HyperSegConfig(PretrainedConfig):
     vision_feature_layer: int = -2
     reid_dim: int = 256
     predictor_config: dict | None = None
+    # side of the window the mask-shape encoder reads (mask_shape.py, not in the release); 0 = none
+    mask_shape_size: int = 0
     region_point_radius: int = 10  # px of the input image: a point prompt is a disc (release: 10)
     # Open-vocabulary categories a node answers before its first command: the world's shapes for
     # a model trained on the procedural world; None (a released checkpoint) = wait for a command.

@@ -85,7 +85,8 @@ class HyperSeg(PreTrainedModel):
         self.llm = build_language_model(config)
         self.seg_query = nn.Parameter(torch.zeros(config.num_mask_tokens, config.llm_width))  # mask tokens
         self.entity_recognition = EntityRecognition(config)
-        self.predictor = SegmentationPredictor(in_channels=config.pyramid_channels, **config.predictor_config)
+        self.predictor = SegmentationPredictor(in_channels=config.pyramid_channels, mask_shape_size=config.mask_shape_size,
+                                               **config.predictor_config)
         self.post_init()
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -130,7 +131,7 @@ class HyperSeg(PreTrainedModel):
         features = self.encode_pyramid(pyramid_pixels, timings)
         language = self.language(features, vision_pixels, tokens, temporal_latents, region_points, region_tokens,
                                  prompt_history, timings)
-        predictions = self.segment(features, language, timings)
+        predictions = self.segment(features, language, pyramid_pixels, timings)
         return HyperSegOutput(predictions, language.temporal_latents, language.query_embeddings,
                               language.prompt_embeddings, language.prompt_mask, language.pooled_prompts,
                               language.region_tokens)
@@ -176,10 +177,11 @@ class HyperSeg(PreTrainedModel):
             prompts = self.entity_recognition.prompt_embeddings(aggregate_prompts(pooled, prompt_history), tokens.task)
         return LanguageOutput(tokens.task, queries, prompts, tokens.prompt_mask, next_latents, pooled, region_tokens)
 
-    def segment(self, features: dict[str, torch.Tensor], language: LanguageOutput,
+    def segment(self, features: dict[str, torch.Tensor], language: LanguageOutput, pyramid_pixels: torch.Tensor,
                 timings: dict[str, float] | None = None) -> PredictorOutput:
-        """The segmentation predictor on one frame's features, seeded with E_Q / E_P of `language`
-        (this frame's, or an earlier frame's in the two-rate mode)."""
+        """The segmentation predictor on one frame's features (and its pyramid input, which the
+        mask-shape encoder reads), seeded with E_Q / E_P of `language` (this frame's, or an earlier
+        frame's in the two-rate mode)."""
         task, prompts, prompt_mask = language.task, language.prompt_embeddings, language.prompt_mask
         with _stage(timings, "predictor", prompts.device):
             return self.predictor(
@@ -189,6 +191,7 @@ class HyperSeg(PreTrainedModel):
                 class_mask=prompt_mask if task == "open_vocabulary" else None,
                 region_embeddings=prompts if task == "visual_prompt" else None,
                 region_mask=prompt_mask if task == "visual_prompt" else None,
+                pixels=pyramid_pixels,
             )
 
 

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .mask_decoder import MaskDecoder
+from .mask_shape import MaskShapeEncoder
 from .output_heads import OutputHeads
 from .pixel_decoder import PixelDecoder
 
@@ -54,6 +55,7 @@ class SegmentationPredictor(nn.Module):
         num_heads: int = 8,
         num_points: int = 4,
         reid_dim: int = 256,
+        mask_shape_size: int = 0,
     ):
         super().__init__()
         self.pixel_decoder = PixelDecoder(
@@ -72,6 +74,8 @@ class SegmentationPredictor(nn.Module):
             num_heads=num_heads,
         )
         self.heads = OutputHeads(hidden_dim, reid_dim)
+        # this package's addition (mask_shape.py); 0 = the release, which has none
+        self.mask_shape = MaskShapeEncoder(hidden_dim, mask_shape_size) if mask_shape_size else None
 
     def forward(
         self,
@@ -82,14 +86,23 @@ class SegmentationPredictor(nn.Module):
         class_mask: torch.Tensor | None = None,
         region_embeddings: torch.Tensor | None = None,
         region_mask: torch.Tensor | None = None,
+        pixels: torch.Tensor | None = None,
     ) -> PredictorOutput:
         """features: res2..res5 [B,C_i,H_i,W_i] (strides 4..32); query_features E_Q [B,Q,D];
         refer_embedding E_P [B,1,D]; class_embeddings [B,N,D] with class_mask [B,N] bool
-        (True = real category); region_embeddings [B,K,D] with region_mask [B,K] bool (True = real)."""
-        pixels = self.pixel_decoder(features)
-        decoded = self.mask_decoder(pixels.multi_scale_features, pixels.mask_features, query_features)
+        (True = real category); region_embeddings [B,K,D] with region_mask [B,K] bool (True = real);
+        pixels: the padded pyramid input [B,3,H,W] (read by the mask-shape encoder, where there is one)."""
+        if self.mask_shape is not None and pixels is None:
+            raise ValueError("this model's mask-shape encoder reads the pyramid input: pass pixels")
+        decoder_input = self.pixel_decoder(features)
+        decoded = self.mask_decoder(decoder_input.multi_scale_features, decoder_input.mask_features, query_features)
         rounds = []
-        for queries, mask_logits in zip(decoded.queries, decoded.mask_logits):
+        last = len(decoded.queries) - 1
+        for index, (queries, mask_logits) in enumerate(zip(decoded.queries, decoded.mask_logits)):
+            boxes = self.heads.boxes(queries)
+            # earlier rounds' prompt scores serve only the training losses: inference skips their shapes
+            if self.mask_shape is not None and (self.training or index == last):
+                queries = queries + self.mask_shape(mask_logits, pixels)
             rounds.append(
                 PredictorOutput(
                     mask_logits=mask_logits,
@@ -100,7 +113,7 @@ class SegmentationPredictor(nn.Module):
                     region_logits=None
                     if region_embeddings is None
                     else self.heads.region_logits(queries, region_embeddings, region_mask),
-                    boxes=self.heads.boxes(queries),
+                    boxes=boxes,
                     reid_embeddings=None,
                 )
             )

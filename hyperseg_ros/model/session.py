@@ -147,12 +147,13 @@ class SegmentationSession:
         inputs = preprocess_image(image_rgb, model.config)
         timings["preprocess"] = (time.perf_counter() - start) * 1e3
 
-        features = model.encode_pyramid(inputs.pyramid[None].to(device, dtype), timings)
+        pyramid = inputs.pyramid[None].to(device, dtype)
+        features = model.encode_pyramid(pyramid, timings)
         language_pass = (state.language is None
                          or state.frame_index - state.language_frame >= self.llm_every_n_frames)
         if not language_pass:
             ids = copy.deepcopy((state.tracker, state.target_id, state.next_target_id))
-            instances = self._answer(model.segment(features, state.language, timings), inputs, timings)
+            instances = self._answer(model.segment(features, state.language, pyramid, timings), inputs, timings)
             if state.language_found and _answer_score(instances, command) < self.llm_rerun_score_threshold:
                 # the cached E_Q / E_P lost the target: answer this frame from a fresh language pass
                 state.tracker, state.target_id, state.next_target_id = ids
@@ -173,7 +174,7 @@ class SegmentationSession:
                 pooled = language.pooled_prompts
                 state.prompt_sum = pooled if state.prompt_sum is None else state.prompt_sum + pooled
                 state.prompt_frames += 1
-            instances = self._answer(model.segment(features, language, timings), inputs, timings)
+            instances = self._answer(model.segment(features, language, pyramid, timings), inputs, timings)
             state.language_found = _answer_score(instances, command) >= self.llm_rerun_score_threshold
         state.frame_index += 1
         timings["total"] = (time.perf_counter() - start) * 1e3

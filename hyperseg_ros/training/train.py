@@ -49,6 +49,10 @@ from hyperseg_ros.world.vocabulary import world_words
 # Share of steps per kind of batch; "clip:<task>" = a 3-frame clip of that task.
 # Language grounding (referring, reasoning, category names) is what the world makes hard, so it
 # gets most steps; tracking learns quickly from the clips that remain.
+# Modules added to the architecture after the shipped weights were trained: --init-from leaves them
+# fresh, and they learn FRESH_LR_SCALE times faster than the pretrained rest.
+FRESH_MODULES = ("predictor.mask_shape.",)
+FRESH_LR_SCALE = 10.0
 SCHEDULE = {"referring": 0.22, "reasoning": 0.16, "open_vocabulary": 0.2, "visual_prompt": 0.12,
             "clip:open_vocabulary": 0.08, "clip:visual_prompt": 0.08, "clip:referring": 0.09, "clip:reasoning": 0.05}
 
@@ -69,6 +73,17 @@ def parse_schedule(text: str) -> dict[str, float]:
             raise SystemExit(f"--schedule: unknown kind {kind!r}; kinds: {', '.join(SCHEDULE)}")
         schedule[kind.strip()] = float(share)
     return schedule
+
+
+def load_pretrained(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> set[str]:
+    """Load `state` into `model`; every weight of `state` must fit, and the only weights it may lack
+    are those of modules this package added since it was trained (FRESH_MODULES). -> the names left fresh."""
+    result = model.load_state_dict(state, strict=False)
+    unexpected = list(result.unexpected_keys)
+    missing = [k for k in result.missing_keys if not k.startswith(FRESH_MODULES)]
+    if unexpected or missing:
+        raise RuntimeError(f"--init-from does not fit this model: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    return set(result.missing_keys)
 
 
 def apply_config_overrides(config: HyperSegConfig, items: list[str]) -> None:
@@ -296,19 +311,22 @@ def main(argv: list[str] | None = None) -> dict:
     config.default_categories = list(SHAPES)  # the node's task before any command: every shape of the world
     apply_config_overrides(config, args.config)
     model = HyperSeg(config).to(device).train()
+    fresh: set[str] = set()  # parameters the --init-from model lacks (a module added since): they learn faster
     if args.init_from:  # the model's own tokenizer: its embedding rows index that vocabulary
         initial, tokenizer = load_model(args.init_from)
         if not resuming:
-            model.load_state_dict(initial.state_dict())
-            print(f"initialised from {args.init_from}")
+            fresh = load_pretrained(model, initial.state_dict())
+            print(f"initialised from {args.init_from}" + (f"; new: {len(fresh)} tensors" if fresh else ""))
         del initial
     frozen = tuple(filter(None, args.freeze.split(",")))
     for name, param in model.named_parameters():
         param.requires_grad_(not name.startswith(frozen) if frozen else True)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and p.requires_grad]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2 and p.requires_grad]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
-                                  lr=args.lr, betas=(0.9, 0.999))
+    groups = []
+    for is_fresh, scale in ((False, 1.0), (True, FRESH_LR_SCALE)):
+        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad and (n in fresh) == is_fresh]
+        groups += [{"params": [p for _, p in named if p.ndim >= 2], "weight_decay": 0.05, "lr_scale": scale},
+                   {"params": [p for _, p in named if p.ndim < 2], "weight_decay": 0.0, "lr_scale": scale}]
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=args.lr, betas=(0.9, 0.999))
     state = {"step": 0, "history": [], "seconds": 0.0, "args": vars(args)}
     if resuming:
         state = load_checkpoint(ckpt, model, optimizer, device)
@@ -349,7 +367,7 @@ def main(argv: list[str] | None = None) -> dict:
         if args.max_minutes:
             progress = max(progress, (state.get("seconds", 0.0) + time.perf_counter() - began) / (args.max_minutes * 60))
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, progress, args.lr, args.warmup)
+            group["lr"] = learning_rate(step, progress, args.lr, args.warmup) * group.get("lr_scale", 1.0)
         losses = train_step(model, kind, frames, weights, device, args.commands_per_scene, amp)
         loss = sum(losses.values())
         optimizer.zero_grad(set_to_none=True)

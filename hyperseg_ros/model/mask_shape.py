@@ -1,0 +1,80 @@
+"""Mask-shape encoder: what each query's own mask looks like, added to the query before the prompt heads.
+
+Not in the release (whose 3b config leaves it off: `mask_shape_size` 0). The embedded model's image
+side does not see shapes: linear probes of an object's shape on its decoder query, or on any Swin or
+pixel-decoder level averaged under its mask, sit at chance, while its colour reads at 0.91
+(scripts/diagnose_shapes.py). A flat-coloured star and hexagon differ only in their outline, and the
+decoder already says where each object is. So a square window is cut around each query's mask (the
+object centred, its aspect kept, its scale removed) from two sources: the mask's probability (detached:
+naming must not bend the mask) and the pyramid input's pixels, which hold the outline at 4x the mask's
+resolution (a small object is 3-6 mask cells wide). A small CNN reads the `size` x `size` window; its
+output is added to the query that the referring, category and region heads score. Its last layer
+starts at zero, so a model that gains this module answers exactly as before until it is trained.
+"""
+
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+MARGIN = 1.2  # the window's side over the mask's longer side: the outline never touches the border
+
+
+def window_grid(mask_logits: torch.Tensor, size: int) -> torch.Tensor:
+    """mask_logits [B,Q,h,w] -> grid_sample coordinates [B,Q,size,size,2] of a square window around each
+    mask's pixels (the whole map for an empty mask). The coordinates are those of any map aligned with
+    the masks (the padded pyramid input, of which the masks are stride 4)."""
+    _, _, h, w = mask_logits.shape
+    inside = mask_logits > 0
+    rows, cols = inside.any(-1), inside.any(-2)  # [B,Q,h], [B,Q,w]
+    empty = ~rows.any(-1)
+
+    def edges(hit: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        first = hit.float().argmax(-1).float().masked_fill(empty, 0.0)
+        last = (length - hit.flip(-1).float().argmax(-1)).float().masked_fill(empty, float(length))
+        return first, last
+
+    (y0, y1), (x0, x1) = edges(rows, h), edges(cols, w)
+    cy, cx = (y0 + y1) / 2, (x0 + x1) / 2
+    half = torch.maximum(y1 - y0, x1 - x0) * MARGIN / 2
+    steps = (torch.arange(size, device=mask_logits.device, dtype=torch.float32) + 0.5) / size * 2 - 1  # cell centres
+    xs = (cx[..., None] + half[..., None] * steps) / w * 2 - 1  # [B,Q,S] in grid_sample's [-1, 1]
+    ys = (cy[..., None] + half[..., None] * steps) / h * 2 - 1
+    return torch.stack(torch.broadcast_tensors(xs[..., None, :], ys[..., :, None]), dim=-1)
+
+
+def sample_windows(maps: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """maps [B,C,H,W], grid [B,Q,S,S,2] -> windows [B,Q,C,S,S] (bilinear, zeros outside)."""
+    batch, queries, size = grid.shape[:3]
+    out = F.grid_sample(maps.float(), grid.reshape(batch, queries * size, size, 2), mode="bilinear",
+                        padding_mode="zeros", align_corners=False)  # [B,C,Q*S,S]
+    return out.reshape(batch, -1, queries, size, size).transpose(1, 2)
+
+
+class MaskShapeEncoder(nn.Module):
+    """mask logits [B,Q,h,w] and pyramid pixels [B,3,H,W] -> [B,Q,D] shape vectors (zero at initialisation)."""
+
+    def __init__(self, hidden_dim: int, size: int = 16, channels: int = 32):
+        super().__init__()
+        self.size = size
+        self.cnn = nn.Sequential(  # input: the mask's probability and the pixels' 3 channels
+            nn.Conv2d(4, channels, 3, padding=1), nn.GELU(), nn.MaxPool2d(2),
+            nn.Conv2d(channels, 2 * channels, 3, padding=1), nn.GELU(), nn.MaxPool2d(2),
+            nn.Conv2d(2 * channels, 2 * channels, 3, padding=1), nn.GELU(), nn.AdaptiveAvgPool2d(2),
+            nn.Flatten(),
+        )
+        self.proj = nn.Sequential(nn.Linear(8 * channels, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, hidden_dim))
+        nn.init.zeros_(self.proj[-1].weight)
+        nn.init.zeros_(self.proj[-1].bias)
+
+    def forward(self, mask_logits: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
+        batch, queries = mask_logits.shape[:2]
+        mask_logits = mask_logits.detach()
+        grid = window_grid(mask_logits, self.size)
+        own_mask = sample_windows(mask_logits.float().sigmoid().flatten(0, 1)[:, None], grid.flatten(0, 1)[:, None])
+        windows = torch.cat([own_mask.reshape(batch, queries, 1, self.size, self.size),
+                             sample_windows(pixels, grid)], dim=2)
+        codes = self.cnn(windows.reshape(batch * queries, 4, self.size, self.size).to(self.proj[-1].weight.dtype))
+        return self.proj(codes).reshape(batch, queries, -1)

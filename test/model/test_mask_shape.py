@@ -1,0 +1,108 @@
+"""The mask-shape encoder (model/mask_shape.py): its windows, its start from a model that lacks it, and
+that what it reads carries the world's shapes."""
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from hyperseg_ros.model.config import HyperSegConfig
+from hyperseg_ros.model.hyperseg import HyperSeg
+from hyperseg_ros.model.mask_shape import MaskShapeEncoder, sample_windows, window_grid
+from hyperseg_ros.training.train import load_pretrained
+from hyperseg_ros.world.scene import SHAPES, object_mask, random_object
+
+
+def disc_logits(h, w, cy, cx, r):
+    yy, xx = np.mgrid[:h, :w]
+    inside = (yy + 0.5 - cy) ** 2 + (xx + 0.5 - cx) ** 2 <= r * r
+    return torch.tensor(np.where(inside, 6.0, -6.0), dtype=torch.float32)
+
+
+def own_windows(logits: torch.Tensor, size: int) -> torch.Tensor:
+    """[Q,h,w] -> each mask's probability in its own window [Q,S,S]."""
+    grid = window_grid(logits[None], size)[0]
+    return sample_windows(logits.sigmoid()[:, None], grid[:, None])[:, 0, 0]
+
+
+def test_a_window_removes_place_and_scale_but_keeps_the_outline():
+    small_left = disc_logits(48, 64, 12, 12, 5)
+    large_right = disc_logits(48, 64, 28, 44, 14)
+    square = torch.full((48, 64), -6.0)
+    square[18:38, 30:50] = 6.0
+    w = own_windows(torch.stack([small_left, large_right, square]), 16)
+    disc_to_disc, disc_to_square = (w[0] - w[1]).abs().mean(), (w[1] - w[2]).abs().mean()
+    assert disc_to_disc < 0.5 * disc_to_square  # one disc, wherever and however large; a square fills its corners
+    assert w[2, 8, 8] > 0.99 and w[2, 0, 0] < 0.01  # centred, with a margin around it
+
+
+def test_an_empty_mask_reads_the_whole_map():
+    grid = window_grid(torch.full((1, 1, 8, 8), -6.0), 4)[0, 0]
+    assert torch.allclose(grid[0, 0], torch.tensor([-0.75 * 1.2, -0.75 * 1.2]))
+
+
+def test_pixels_are_read_where_the_mask_is():
+    """The masks are stride 4 of the pyramid input: the window of a mask shows that object's pixels."""
+    logits = torch.full((1, 2, 16, 16), -6.0)
+    logits[0, 0, 2:6, 2:6] = 6.0  # top left object
+    logits[0, 1, 10:14, 8:12] = 6.0  # another, lower right
+    pixels = torch.zeros(1, 3, 64, 64)
+    pixels[0, 0, 8:24, 8:24] = 1.0  # red under the first mask
+    pixels[0, 2, 40:56, 32:48] = 1.0  # blue under the second
+    windows = sample_windows(pixels, window_grid(logits, 8))[0]  # [Q,3,S,S]
+    assert windows[0, :, 4, 4].tolist() == pytest.approx([1.0, 0.0, 0.0], abs=1e-4)
+    assert windows[1, :, 4, 4].tolist() == pytest.approx([0.0, 0.0, 1.0], abs=1e-4)
+
+
+def test_a_model_gaining_the_encoder_answers_as_before_until_trained():
+    torch.manual_seed(0)
+    before = HyperSeg(HyperSegConfig.from_size("tiny", mask_shape_size=0)).eval()
+    after = HyperSeg(HyperSegConfig.from_size("tiny")).eval()
+    fresh = load_pretrained(after, before.state_dict())
+    assert fresh and all(name.startswith("predictor.mask_shape.") for name in fresh)
+    features = before.encode_pyramid(torch.randn(1, 3, 64, 64))
+    queries = torch.randn(1, 4, 16)
+    classes = torch.randn(1, 3, 16)
+    a = before.predictor(features, queries, class_embeddings=classes)
+    b = after.predictor(features, queries, class_embeddings=classes, pixels=torch.randn(1, 3, 64, 64))
+    assert torch.equal(a.class_logits, b.class_logits)
+    with pytest.raises(ValueError, match="pixels"):
+        after.predictor(features, queries, class_embeddings=classes)
+    state = before.state_dict()
+    state.pop("predictor.heads.CLASS_proj.0.0.weight")
+    with pytest.raises(RuntimeError, match="CLASS_proj"):
+        load_pretrained(after, state)
+
+
+def world_windows(rng: np.random.Generator, count: int, size: int):
+    """Masks of single world objects (medium and large, any rotation and drawing variant) as stride-4
+    logits of a 256x192 pyramid input, with the object painted white on grey as its pixels."""
+    logits, pixels, labels = [], [], []
+    for _ in range(count):
+        obj = random_object(rng, 1, 192, 256, size=str(rng.choice(["medium", "large"])))
+        mask = object_mask(obj, 192, 256).astype(np.float32)
+        cells = cv2.resize(mask, (64, 48), interpolation=cv2.INTER_AREA)
+        logits.append(torch.tensor(cells * 12 - 6))
+        pixels.append(torch.tensor(mask)[None].expand(3, -1, -1) - 0.5)
+        labels.append(SHAPES.index(obj.shape))
+    return torch.stack(logits)[:, None], torch.stack(pixels), torch.tensor(labels)
+
+
+def test_what_the_encoder_reads_tells_the_world_shapes_apart():
+    """Trained alone for a few seconds on one drawing of each object, the encoder names the shapes of
+    other drawings (8 shapes: chance 0.125). The model's own features do not (scripts/diagnose_shapes.py)."""
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    encoder = MaskShapeEncoder(32, size=16)
+    torch.nn.init.normal_(encoder.proj[-1].weight, std=0.1)  # start from something, not zero
+    head = torch.nn.Linear(32, len(SHAPES))
+    opt = torch.optim.Adam([*encoder.parameters(), *head.parameters()], lr=3e-3)
+    for _ in range(150):
+        logits, pixels, labels = world_windows(rng, 32, 16)
+        loss = torch.nn.functional.cross_entropy(head(encoder(logits, pixels)[:, 0]), labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    logits, pixels, labels = world_windows(np.random.default_rng(1), 200, 16)
+    with torch.no_grad():
+        accuracy = (head(encoder(logits, pixels)[:, 0]).argmax(-1) == labels).float().mean().item()
+    assert accuracy >= 0.8, accuracy

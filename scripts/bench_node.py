@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark the perception node as a robot sees it: 640x480 rgb8 frames at 30 Hz over Fast DDS.
 
-Starts `python -m hyperseg_ros.perception_node` in its own process (own ROS_DOMAIN_ID, localhost
+Starts `python -m hyperseg_ros.perception_node` in its own process (ROS_DOMAIN_ID: yours, else 77; localhost
 discovery, the shipped shared-memory profile), publishes moving-disc frames for --seconds, and
 prints one JSON object: processed frames/s, the node's receive-to-publish latency (its
 `latency_ms` field) and the end-to-end latency (answer received minus frame stamp), as medians
@@ -143,7 +143,9 @@ def main() -> int:
     variants = [int(n) for n in args.llm_every_n_frames.split(",") if n] or [None]
 
     env = dict(os.environ)
-    env.update(ROS_DOMAIN_ID=str(env.get("HYPERSEG_BENCH_DOMAIN_ID", 77)), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+    # the user's ROS_DOMAIN_ID when set; else a domain of the bench's own
+    domain = env.get("ROS_DOMAIN_ID") or env.get("HYPERSEG_BENCH_DOMAIN_ID", "77")
+    env.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])))
     use_shm_profile(env)
     os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE",

@@ -79,7 +79,8 @@ def test_launch_sets_the_fast_dds_profile_and_the_package_installs_what_it_uses(
     assert "setup.py -q egg_info" in cmake and "install_scripts" in cmake
     assert "DESTINATION lib/${PROJECT_NAME}" in cmake and "DESTINATION bin" in cmake
     setup_py = (ROOT / "setup.py").read_text()
-    for entry in ("perception_node = hyperseg_ros.perception_node:main", "hyperseg_bag = hyperseg_ros.bag:main"):
+    for entry in ("perception_node = hyperseg_ros.perception_node:main", "hyperseg_bag = hyperseg_ros.bag:main",
+                  "hyperseg_command = hyperseg_ros.command_client:main"):
         assert entry in setup_py
     assert (ROOT / "config" / "fastdds_shm.xml").is_file()
 

@@ -13,16 +13,25 @@ NODE = {"image": "640x480 rgb8", "publish_rate_hz": 30.0, "repeats": 3,
         "median": {"processed_fps": 9.5, "node_latency_p50_ms": 80.25, "node_latency_p99_ms": 140.0}}
 
 
-def test_one_row_per_task_then_the_node():
-    lines = bench.table(MODEL, NODE)
-    rows = [line for line in lines if line.startswith("| ") and not line.startswith("| task")]
-    assert rows[0] == "| referring | 100.0 | 40.0 | 55.0 | 18.2 | | | |"  # (100 + 3 * 40) / 4 ms
-    assert rows[1] == "| visual_prompt | 60.0 | 20.0 | 30.0 | 33.3 | | | |"
-    assert rows[2] == "| node, default task | | | | | 9.5 | 80.2 | 140.0 |"
+def _rows(node):
+    return [line for line in bench.table(MODEL, node) if line.startswith("| ") and not line.startswith("| task")]
+
+
+def test_the_node_measured_per_task_shares_the_task_rows():
+    node = dict(NODE, tasks=["referring", "visual_prompt"], median={
+        "referring": NODE["median"], "visual_prompt": dict(NODE["median"], processed_fps=12.0)})
+    assert _rows(node) == ["| referring | 100.0 | 40.0 | 55.0 | 18.2 | 9.5 | 80.2 | 140.0 |",  # (100 + 3 * 40) / 4
+                           "| visual_prompt | 60.0 | 20.0 | 30.0 | 33.3 | 12.0 | 80.2 | 140.0 |"]
+
+
+def test_the_nodes_default_task_gets_a_row_of_its_own():
+    assert _rows(NODE) == ["| referring | 100.0 | 40.0 | 55.0 | 18.2 | | | |",
+                           "| visual_prompt | 60.0 | 20.0 | 30.0 | 33.3 | | | |",
+                           "| node: its default task | | | | | 9.5 | 80.2 | 140.0 |"]
 
 
 def test_compared_node_variants_get_a_row_each():
     node = dict(NODE, median={f"llm_every_n_frames={n}": NODE["median"] for n in (1, 4)})
-    rows = [line for line in bench.table(MODEL, node) if line.startswith("| node")]
-    assert [r.split(" |")[0] for r in rows] == ["| node, default task (llm_every_n_frames=1)",
-                                                "| node, default task (llm_every_n_frames=4)"]
+    assert [r.split(" |")[0] for r in _rows(node)[2:]] == ["| node: llm_every_n_frames=1", "| node: llm_every_n_frames=4"]
+    node = dict(NODE, tasks=["referring"], median={"llm_every_n_frames=1": {"referring": NODE["median"]}})
+    assert _rows(node)[2].startswith("| node: referring (llm_every_n_frames=1) | | | | | 9.5 |")

@@ -42,15 +42,19 @@ test-faults-all: setup  ## test-faults and the slow faults (ROS tests)
 mutation:  ## mutation scores of the ROS-free logic modules (docs/TESTING.md; needs mutmut, see scripts/mutation.sh)
 	bash scripts/mutation.sh
 
-bench: setup  ## JSON medians: model forward pass, then the node at 640x480 fed at 30 Hz
-	$(PY) scripts/bench_model.py
-	$(PY) scripts/bench_node.py
+bench: setup  ## a table (per task: model ms, node fps, p50, p99; terms explained), then the JSON medians
+	$(PY) scripts/bench.py
 
 train: setup  ## train the embedded default model on the procedural world
 	$(PY) -m hyperseg_ros.training.train
 
-eval: setup  ## evaluate a model on held-out scenes of the procedural world
-	$(PY) -m hyperseg_ros.training.evaluate
+# make eval SPLIT=val SAMPLES=10 CLIPS=2: a few minutes (defaults: all three splits, ~20 min on 2 cores)
+SPLIT   ?= all
+SAMPLES ?= 200
+CLIPS   ?= 32
+STILL   ?= $(shell [ $(SAMPLES) -lt 50 ] && echo $(SAMPLES) || echo 50)
+eval: setup  ## evaluate a model on held-out scenes of the procedural world (knobs SPLIT, SAMPLES, CLIPS, STILL)
+	$(PY) -m hyperseg_ros.training.evaluate --split $(SPLIT) --samples $(SAMPLES) --clips $(CLIPS) --still $(STILL)
 
 lint:  ## syntax + pyflakes-level checks (ruff when installed)
 	@if $(PY) -c "import ruff" 2>/dev/null; then $(VENV)/bin/ruff check hyperseg_ros test scripts launch; \

@@ -296,7 +296,8 @@ class PerceptionNode(LifecycleNode):
             return
         self.stats.count_command()
         what = cmd.text or ", ".join(cmd.categories) or f"{len(cmd.boxes)} boxes, {len(cmd.points)} points"
-        self._log("command_accepted", f"command {cmd.id!r}: {cmd.task} {what!r}", "info")
+        idle = "" if self.lifecycle_state == "active" else " (inactive: answered once the node is activated)"
+        self._log("command_accepted", f"command {cmd.id!r}: {cmd.task} {what!r}{idle}", "info")
 
     def _on_prompt_rejected(self, cmd: Command, err: CommandError) -> None:
         """A visual prompt that does not fit the frame it applies to (inference worker)."""
@@ -405,6 +406,9 @@ class PerceptionNode(LifecycleNode):
         self._say("info", "stopped: " + " ".join(f"{k}={v}" for k, v in counts.items()))
 
 
+# autostart false: without this line nothing is printed until a lifecycle manager configures the node
+WAITING = ("unconfigured, waiting for the lifecycle transitions: ros2 lifecycle set {name} configure, "
+           "then activate (or a lifecycle manager)")
 SPIN_TIMEOUT_S = 0.2  # how soon a signal is seen while idle (Python runs handlers between waits)
 
 
@@ -440,6 +444,8 @@ def main(args=None) -> int:
             node.get_logger().error("autostart failed (see above); exiting")
             code = 1
         else:
+            if not node.get_parameter("autostart").value:
+                node.get_logger().info(WAITING.format(name=node.get_fully_qualified_name()))
             executor = SingleThreadedExecutor()
             executor.add_node(node)
             while rclpy.ok():

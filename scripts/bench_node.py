@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Benchmark the perception node as a robot sees it: 640x480 rgb8 frames at 30 Hz over Fast DDS.
 
-Starts `python -m hyperseg_ros.perception_node` in its own process (own ROS_DOMAIN_ID, localhost
+Starts `python -m hyperseg_ros.perception_node` in its own process (ROS_DOMAIN_ID: yours, else 77; localhost
 discovery, the shipped shared-memory profile), publishes moving-disc frames for --seconds, and
 prints one JSON object: processed frames/s, the node's receive-to-publish latency (its
 `latency_ms` field) and the end-to-end latency (answer received minus frame stamp), as medians
-over --repeats runs, plus the node's own frame accounting from /diagnostics.
+over --repeats runs, plus the node's own frame accounting from /diagnostics. With --tasks, each
+run measures each task in turn (a SegmentationCommand, a warm-up, then the measured window).
 
     .venv/bin/python -P scripts/bench_node.py --model-path models/hyperseg-world --seconds 20
 """
@@ -29,9 +30,9 @@ import numpy as np  # noqa: E402
 import rclpy  # noqa: E402
 from builtin_interfaces.msg import Time  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from hyperseg_ros.msg import Segmentation  # noqa: E402
+from hyperseg_ros.msg import Segmentation, SegmentationCommand  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from sensor_msgs.msg import Image  # noqa: E402
+from sensor_msgs.msg import Image, RegionOfInterest  # noqa: E402
 
 from hyperseg_ros.fastdds import use_shm_profile  # noqa: E402
 from hyperseg_ros.image_codec import rgb_to_image  # noqa: E402
@@ -47,7 +48,41 @@ def frame(i: int, height: int, width: int) -> np.ndarray:
     return img
 
 
+TASKS = ("default", "referring", "open_vocabulary", "visual_prompt")
+
+
+def command(task: str, i: int, height: int, width: int) -> SegmentationCommand | None:
+    """The command of `task` for the frames from index i on (None: the node's default task); a visual
+    prompt boxes the disc of frame i."""
+    if task == "default":
+        return None
+    msg = SegmentationCommand(id=f"bench-{task}", task=task)
+    if task == "referring":
+        msg.text = "the red circle"
+    elif task == "open_vocabulary":
+        msg.categories = ["circle", "square", "star"]
+    else:
+        cx, r = (width * 0.2 + 4 * i) % width, height / 6
+        msg.boxes = [RegionOfInterest(x_offset=int(max(0, cx - r)), y_offset=int(height / 2 - r),
+                                      width=int(min(2 * r, width - max(0, cx - r))), height=int(2 * r))]
+    return msg
+
+
+def _metrics(window: list, measured_s: float, sent: int) -> dict:
+    node_latency = [m.latency_ms for _, m in window]
+    e2e = [(t - (m.header.stamp.sec * 1_000_000_000 + m.header.stamp.nanosec)) / 1e6 for t, m in window]
+
+    def pct(values, q):
+        return float(np.percentile(values, q)) if window else None
+
+    return {"frames_sent": sent, "frames_processed": len(window), "processed_fps": len(window) / measured_s,
+            "node_latency_p50_ms": pct(node_latency, 50), "node_latency_p99_ms": pct(node_latency, 99),
+            "end_to_end_p50_ms": pct(e2e, 50), "end_to_end_p99_ms": pct(e2e, 99)}
+
+
 def run_once(args, env: dict, log_dir: Path, every_n: int | None = None) -> dict:
+    """One node process; per task of args.tasks a warm-up, then a measured window. -> {task: metrics},
+    plus the node's frame accounting from /diagnostics."""
     cmd = [sys.executable, "-P", "-m", "hyperseg_ros.perception_node", "--ros-args",
            "--params-file", str(ROOT / "config" / "perception.yaml"),
            "-p", f"device:={args.device}", "-p", f"num_threads:={args.num_threads}", "-p", "publish_overlay:=false"]
@@ -68,52 +103,43 @@ def run_once(args, env: dict, log_dir: Path, every_n: int | None = None) -> dict
                              reliable(100))
     node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)
     pub = node.create_publisher(Image, "image", image_qos("best_effort"))
+    command_pub = node.create_publisher(SegmentationCommand, "segmentation_command", reliable(10))
     try:
         deadline = time.monotonic() + 300  # a loaded machine imports torch slowly
-        while pub.get_subscription_count() == 0:  # the node subscribes once its model is loaded
-            if node_proc.poll() is not None or time.monotonic() > deadline:
+        while pub.get_subscription_count() == 0 or command_pub.get_subscription_count() == 0:
+            if node_proc.poll() is not None or time.monotonic() > deadline:  # subscribed once the model is loaded
                 raise RuntimeError(f"node did not come up; see {log_dir / 'node.log'}")
             executor.spin_once(timeout_sec=0.1)
         frames = [frame(i, args.height, args.width) for i in range(64)]
-        period = 1.0 / args.rate_hz
-        i, start = 0, time.monotonic()
-        warmup_end = start + args.warmup_s
-        end = warmup_end + args.seconds
-        counted_from = None
-        while time.monotonic() < end:
-            now_ns = time.time_ns()
-            msg = rgb_to_image(frames[i % len(frames)])
-            msg.header.stamp = Time(sec=now_ns // 1_000_000_000, nanosec=now_ns % 1_000_000_000)
-            msg.header.frame_id = "camera"
-            pub.publish(msg)
-            i += 1
-            if counted_from is None and time.monotonic() >= warmup_end:
-                counted_from = len(answers)
-                measured_start, sent_before = time.monotonic(), i
-            next_t = start + i * period
-            while True:  # serve callbacks until the next frame is due
-                remaining = next_t - time.monotonic()
-                if remaining <= 0:
-                    break
-                executor.spin_once(timeout_sec=remaining)
-        measured_s = time.monotonic() - measured_start
-        settle = time.monotonic() + 3
-        while time.monotonic() < settle:
-            executor.spin_once(timeout_sec=0.1)
-        window = answers[counted_from:]
-        node_latency = [m.latency_ms for _, m in window]
-        e2e = [(t - (m.header.stamp.sec * 1_000_000_000 + m.header.stamp.nanosec)) / 1e6 for t, m in window]
+        period, i, report = 1.0 / args.rate_hz, 0, {}
+        for task in args.tasks:
+            msg = command(task, i % len(frames), args.height, args.width)
+            if msg is not None:
+                command_pub.publish(msg)
+            start = time.monotonic()
+            warmup_end, end = start + args.warmup_s, start + args.warmup_s + args.seconds
+            counted_from, first = None, i
+            while time.monotonic() < end:
+                now_ns = time.time_ns()
+                image = rgb_to_image(frames[i % len(frames)])
+                image.header.stamp = Time(sec=now_ns // 1_000_000_000, nanosec=now_ns % 1_000_000_000)
+                image.header.frame_id = "camera"
+                pub.publish(image)
+                i += 1
+                if counted_from is None and time.monotonic() >= warmup_end:
+                    counted_from, measured_start, sent_before = len(answers), time.monotonic(), i
+                next_t = start + (i - first) * period
+                while (remaining := next_t - time.monotonic()) > 0:  # serve callbacks until the next frame
+                    executor.spin_once(timeout_sec=remaining)
+            measured_s = time.monotonic() - measured_start
+            settle = time.monotonic() + 3
+            while time.monotonic() < settle:
+                executor.spin_once(timeout_sec=0.1)
+            window = [(t, m) for t, m in answers[counted_from:] if m.command_id == (msg.id if msg else "")]
+            report[task] = _metrics(window, measured_s, i - sent_before)
         diag = {kv.key: kv.value for kv in diagnostics[-1].status[0].values} if diagnostics else {}
-        return {
-            "frames_sent": i - sent_before,
-            "frames_processed": len(window),
-            "processed_fps": len(window) / measured_s,
-            "node_latency_p50_ms": float(np.percentile(node_latency, 50)) if window else None,
-            "node_latency_p99_ms": float(np.percentile(node_latency, 99)) if window else None,
-            "end_to_end_p50_ms": float(np.percentile(e2e, 50)) if window else None,
-            "end_to_end_p99_ms": float(np.percentile(e2e, 99)) if window else None,
-            "diagnostics": {k: v for k, v in diag.items() if k.startswith(("frames_", "dropped_", "rejected_"))},
-        }
+        report["diagnostics"] = {k: v for k, v in diag.items() if k.startswith(("frames_", "dropped_", "rejected_"))}
+        return report
     finally:
         executor.shutdown()
         node.destroy_node()
@@ -131,7 +157,7 @@ def main() -> int:
     parser.add_argument("--model-path", default="", help="model directory (default: the embedded model)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--num-threads", type=int, default=0, help="torch threads in the node (0 = default)")
-    parser.add_argument("--seconds", type=float, default=15.0, help="measured publishing time per run")
+    parser.add_argument("--seconds", type=float, default=15.0, help="measured publishing time per task and run")
     parser.add_argument("--warmup-s", type=float, default=3.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rate-hz", type=float, default=30.0)
@@ -139,11 +165,17 @@ def main() -> int:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--llm-every-n-frames", default="",
                         help="comma-separated values to compare, run alternately (default: the yaml's)")
+    parser.add_argument("--tasks", default="default", type=lambda t: t.split(","),
+                        help=f"comma-separated, measured in turn in each run: {', '.join(TASKS)} (the node's own)")
     args = parser.parse_args()
+    if set(args.tasks) - set(TASKS):
+        parser.error(f"unknown tasks {set(args.tasks) - set(TASKS)}")
     variants = [int(n) for n in args.llm_every_n_frames.split(",") if n] or [None]
 
     env = dict(os.environ)
-    env.update(ROS_DOMAIN_ID=str(env.get("HYPERSEG_BENCH_DOMAIN_ID", 77)), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+    # the user's ROS_DOMAIN_ID when set; else a domain of the bench's own
+    domain = env.get("ROS_DOMAIN_ID") or env.get("HYPERSEG_BENCH_DOMAIN_ID", "77")
+    env.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])))
     use_shm_profile(env)
     os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE",
@@ -156,9 +188,14 @@ def main() -> int:
             for every_n in variants:  # alternately, so that the machine's load hits each alike
                 runs.append({"llm_every_n_frames": every_n or "yaml", **run_once(args, env, Path(tmp), every_n)})
 
-    def median(key, every_n=None):
-        values = [r[key] for r in runs if r[key] is not None and r["llm_every_n_frames"] == (every_n or "yaml")]
+    def median(key, every_n=None, task="default"):
+        values = [r[task][key] for r in runs if r[task][key] is not None and r["llm_every_n_frames"] == (every_n or "yaml")]
         return statistics.median(values) if values else None
+
+    def medians(every_n=None):
+        if args.tasks == ["default"]:
+            return {k: median(k, every_n) for k in keys}
+        return {task: {k: median(k, every_n, task) for k in keys} for task in args.tasks}
 
     keys = ("processed_fps", "node_latency_p50_ms", "node_latency_p99_ms", "end_to_end_p50_ms", "end_to_end_p99_ms",
             "frames_sent", "frames_processed")
@@ -174,8 +211,9 @@ def main() -> int:
         "cpu_count": os.cpu_count(),
         "load_average_start": [round(x, 2) for x in load_start],
         "load_average_end": [round(x, 2) for x in os.getloadavg()],
-        "median": ({k: median(k) for k in keys} if variants == [None] else
-                   {f"llm_every_n_frames={n}": {k: median(k, n) for k in keys} for n in variants}),
+        "tasks": args.tasks,
+        "median": (medians() if variants == [None] else
+                   {f"llm_every_n_frames={n}": medians(n) for n in variants}),
         "runs": runs,
     }, indent=2))
     return 0

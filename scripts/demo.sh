@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo a newcomer runs (`make demo`, after `make setup`): a procedural camera bag with spoken
 # commands is played into the perception node (its own process, over DDS), what the node publishes
-# is recorded, and an annotated video plus a summary are written under out/. Prints the video path.
+# is recorded, and an annotated video, a strip (one frame per command) and a summary are written
+# under out/. Prints the video path last.
 #
 #   MODEL_PATH=dir   model directory for the node (default: the embedded models/hyperseg-world)
 #   DEMO_SECONDS=4   length of the demo stream (15 Hz, 640x480)
@@ -73,6 +74,7 @@ wait "$record_pid" || true
 
 echo "== writing the video and the summary"
 bag report "$BAG" --segmentation-bag "$RECORDED" --video "$OUT/demo.mp4" --summary "$OUT/demo_summary.json" \
-  > /dev/null
+  --strip "$OUT/demo_strip.png" > /dev/null
 cat "$OUT/demo_summary.md"
+echo "one frame per command: $OUT/demo_strip.png"
 echo "$OUT/demo.mp4"

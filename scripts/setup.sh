@@ -31,7 +31,9 @@ fi
 req_sum=$(cat "$ROOT/requirements.txt" "$ROOT/requirements-test.txt" | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$req_sum" ]; then
   echo "== installing pinned wheels into $VENV"
-  [ -x "$VENV/bin/uv" ] || "$VENV/bin/pip" install -q "uv==$UV_VERSION"
+  # pip warns about each configured index that lacks uv ("Location ... is ignored"): shown only on failure
+  [ -x "$VENV/bin/uv" ] || "$VENV/bin/pip" install -q "uv==$UV_VERSION" >"$BUILD.uv.log" 2>&1 \
+    || { cat "$BUILD.uv.log"; exit 1; }
   # uv ignores pip.conf: hand it the local torch wheel directory and the configured indexes.
   extra=()
   for idx in $(pip config get global.extra-index-url 2>/dev/null || true); do extra+=(--extra-index-url "$idx"); done

@@ -56,19 +56,21 @@ def model_dir(tmp_path_factory) -> Path:
     return save_test_model(tmp_path_factory.mktemp("model") / "hyperseg-tiny")
 
 
-# Each test gets its own DDS domain (1..100); the start depends on the pid so that pytest runs
-# of several people on one machine rarely meet.
+# A ROS_DOMAIN_ID set by the user (`ROS_DOMAIN_ID=42 make test`) holds every node and client of
+# the run. Unset, each test gets its own DDS domain (1..100); the start depends on the pid so that
+# pytest runs of several people on one machine rarely meet.
+USER_DOMAIN_ID = os.environ.get("ROS_DOMAIN_ID") or None
 _domain_ids = itertools.count(os.getpid() * 7)
 
 
-def ros_environment(log_dir: Path) -> dict[str, str]:
-    """Environment for ROS processes: a DDS domain of their own, localhost discovery, logs under
-    `log_dir`, the shared-memory Fast DDS profile, and the source tree importable."""
+def ros_environment(log_dir: Path, user_domain_id: str | None = USER_DOMAIN_ID) -> dict[str, str]:
+    """Environment for ROS processes: the user's DDS domain or one of their own, localhost
+    discovery, logs under `log_dir`, the shared-memory Fast DDS profile, the source tree importable."""
     from hyperseg_ros.fastdds import use_shm_profile
 
     env = dict(os.environ)
     env.update(
-        ROS_DOMAIN_ID=str(next(_domain_ids) % 100 + 1),
+        ROS_DOMAIN_ID=user_domain_id or str(next(_domain_ids) % 100 + 1),
         ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
         ROS_LOG_DIR=str(log_dir),
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
@@ -76,6 +78,12 @@ def ros_environment(log_dir: Path) -> dict[str, str]:
     )
     use_shm_profile(env)
     return env
+
+
+@pytest.fixture
+def make_ros_environment():
+    """ros_environment itself, for the tests of how a domain is chosen."""
+    return ros_environment
 
 
 # What the test process itself needs of a ROS environment (set before its rclpy context is created).

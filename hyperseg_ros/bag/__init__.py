@@ -4,7 +4,7 @@
     hyperseg_bag play BAG [--rate R] [--loop] [--topics T ...] [--lockstep TOPIC]
     hyperseg_bag record OUT --topics T ... [--count N] [--idle-timeout S]
     hyperseg_bag make-demo OUT [--storage mcap|sqlite3] [--seconds S] [--size WxH] [--encoding E]
-    hyperseg_bag report BAG --segmentation-bag SEG [--video out.mp4] [--summary out.json]
+    hyperseg_bag report BAG --segmentation-bag SEG [--video out.mp4] [--summary out.json] [--strip out.png]
 
 Sub-commands import what they need (torch only for `process` and `make-demo`), so `play` and
 `record` start fast.
@@ -79,6 +79,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--image-topic", help="image topic of INPUT (default: the only image topic)")
     p.add_argument("--video", help="annotated video to write (.mp4 with mp4v, or .gif)")
     p.add_argument("--summary", help="summary JSON to write (a .md next to it too)")
+    p.add_argument("--strip", help="PNG to write: one annotated frame per command (the middle of its answers)")
     return top
 
 
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         from hyperseg_ros.bag.report import report
 
         summary = report(args.input, args.segmentation_bag, image_topic=args.image_topic, video=args.video,
-                         summary=args.summary)
+                         summary=args.summary, strip=args.strip)
         print(json.dumps(summary, indent=1))
         return 0
     raise AssertionError(args.verb)

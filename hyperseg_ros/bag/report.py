@@ -9,7 +9,8 @@ process (dropped while it was busy) are shown plain and marked so.
 When the camera bag carries its own ground truth (`ground_truth`, written by make-demo), the
 summary says for each command on how many frames its target was found (a published instance with
 IoU >= 0.5 on every target object) and under how many ids, and the video outlines the target in
-white with the verdict of the frame in a second banner line.
+white with the verdict of the frame in a second banner line. A visual prompt's boxes and points
+are drawn in yellow on the frames that answer it.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from hyperseg_ros import image_codec, mask_rle
 from hyperseg_ros.bag.make_demo import GROUND_TRUTH_TOPIC
 from hyperseg_ros.bag.process import COMPRESSED, SEGMENTATION_COMMAND, SEGMENTATION_TOPIC, STRING, pick_image_topic
 from hyperseg_ros.bag.storage import read, stamp_ns, topics
-from hyperseg_ros.command import TEXT_TASKS
+from hyperseg_ros.command import REGION_TASKS, TEXT_TASKS
 from hyperseg_ros.overlay import render_overlay
 
 SEGMENTATION = "hyperseg_ros/msg/Segmentation"
@@ -110,6 +111,26 @@ def _outline(frame: np.ndarray, truth) -> np.ndarray:
     return out
 
 
+PROMPT_COLOUR = (255, 220, 0)  # yellow: the operator's box / point, distinct from every mask colour
+
+
+def draw_prompt(frame: np.ndarray, command) -> np.ndarray:
+    """The boxes (rectangles) and points (ringed crosses) of a visual-prompt SegmentationCommand,
+    in image pixels, drawn on a copy of `frame` (uint8 [H, W, 3] RGB) and labelled `prompt`."""
+    out = frame.copy()
+    for b in command.boxes:
+        x, y = int(b.x_offset), int(b.y_offset)
+        cv2.rectangle(out, (x, y), (x + int(b.width), y + int(b.height)), PROMPT_COLOUR, 2, cv2.LINE_AA)
+        below = y + int(b.height) + 13  # under the box: the answer's label sits above the mask
+        cv2.putText(out, "prompt", (x + 2, below if below < out.shape[0] else max(10, y - 4)),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.4, PROMPT_COLOUR, 1, cv2.LINE_AA)
+    for pt in command.points:
+        x, y = int(round(pt.x)), int(round(pt.y))
+        cv2.circle(out, (x, y), 6, PROMPT_COLOUR, 2, cv2.LINE_AA)
+        cv2.drawMarker(out, (x, y), PROMPT_COLOUR, cv2.MARKER_CROSS, 16, 1, cv2.LINE_AA)
+    return out
+
+
 def describe(seg) -> str:
     """One line naming the command a Segmentation answers."""
     what = seg.text if seg.task in TEXT_TASKS else ", ".join(seg.categories)
@@ -117,10 +138,11 @@ def describe(seg) -> str:
     return f"{seg.task}{ident}: {what}" if what else f"{seg.task}{ident}"
 
 
-def video_frame(msg, seg, compressed: bool, index: int, truth=None) -> np.ndarray | None:
+def video_frame(msg, seg, compressed: bool, index: int, truth=None, prompt=None) -> np.ndarray | None:
     """One video frame, uint8 [BANNER_PX + H, W, 3] RGB: the camera image with `seg` drawn (None: the
     node did not answer it), under a banner; None for an image that cannot be decoded. With the
-    frame's ground truth `truth`, its targets are outlined and judged in a second banner line."""
+    frame's ground truth `truth`, its targets are outlined and judged in a second banner line; with
+    the visual-prompt command `prompt` that `seg` answers, its boxes and points are drawn."""
     try:
         rgb = image_codec.compressed_to_rgb(msg) if compressed else np.ascontiguousarray(image_codec.image_to_rgb(msg))
     except image_codec.ImageError:
@@ -133,27 +155,63 @@ def video_frame(msg, seg, compressed: bool, index: int, truth=None) -> np.ndarra
     drawn = render_overlay(rgb, shown)
     if truth is not None:
         drawn = _outline(drawn, truth)
+    if prompt is not None:
+        drawn = draw_prompt(drawn, prompt)
     return banner(drawn, f"{describe(seg)} | {len(shown)} inst | {seg.latency_ms:.0f} ms", *more)
 
 
+STRIP_TILE_WIDTH = 320
+
+
+def strip_stamps(segs) -> list[int]:
+    """The stamp of the middle answer of each command (of the first for a visual prompt: the frame its
+    boxes and points were given on), in the order the commands were answered."""
+    runs: OrderedDict[str, list[int]] = OrderedDict()
+    for stamp, seg in segs.items():
+        runs.setdefault(seg.command_id or f"(default {seg.task})", []).append(stamp)
+    return [stamps[0] if segs[stamps[0]].task in REGION_TASKS else stamps[len(stamps) // 2]
+            for stamps in runs.values()]
+
+
+def write_strip(frames: list[np.ndarray], path, columns: int = 2) -> None:
+    """Video frames (uint8 [h, w, 3] RGB, one size) as a PNG grid of `columns` tiles STRIP_TILE_WIDTH wide."""
+    h, w = frames[0].shape[:2]
+    tiles = [cv2.resize(f, (STRIP_TILE_WIDTH, round(h * STRIP_TILE_WIDTH / w)), interpolation=cv2.INTER_AREA)
+             for f in frames]
+    tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % columns)
+    rows = [np.concatenate(tiles[i:i + columns], 1) for i in range(0, len(tiles), columns)]
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), np.concatenate(rows, 0)[..., ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 9])
+
+
 def report(input_bag, segmentation_bag, image_topic: str | None = None, video: str | None = None,
-           summary: str | None = None) -> dict:
-    """Write the annotated `video` (.mp4, mp4v) and `summary` (.json plus a .md beside it); return the summary."""
+           summary: str | None = None, strip: str | None = None) -> dict:
+    """Write the annotated `video` (.mp4, mp4v), `summary` (.json plus a .md beside it) and `strip`
+    (a PNG of one video frame per command: the middle of its answers); return the summary."""
     segs = segmentations(segmentation_bag)
+    wanted = set(strip_stamps(segs)) if strip else set()
+    shown: dict[int, np.ndarray] = {}
     truths = ground_truth(input_bag)
     bag_topics = topics(input_bag)
     image_topic = pick_image_topic(bag_topics, image_topic, input_bag)
     compressed = bag_topics[image_topic] == COMPRESSED
     writer, stamps = None, []
     sent = []  # commands recorded in the input bag
+    prompts = {}  # command id -> SegmentationCommand with boxes or points, drawn on the frames answering it
     for record in read(input_bag):
         if record.topic == image_topic:
             msg = record.message()
             stamps.append(stamp_ns(msg.header))
-            if video is None:
+            if video is None and stamps[-1] not in wanted:
                 continue
-            framed = video_frame(msg, segs.get(stamps[-1]), compressed, len(stamps) - 1, truths.get(stamps[-1]))
+            seg = segs.get(stamps[-1])
+            framed = video_frame(msg, seg, compressed, len(stamps) - 1, truths.get(stamps[-1]),
+                                 None if seg is None else prompts.get(seg.command_id))
             if framed is None:
+                continue
+            if stamps[-1] in wanted:
+                shown[stamps[-1]] = framed
+            if video is None:
                 continue
             if writer is None:
                 Path(video).parent.mkdir(parents=True, exist_ok=True)
@@ -162,11 +220,15 @@ def report(input_bag, segmentation_bag, image_topic: str | None = None, video: s
             writer.write(cv2.cvtColor(framed, cv2.COLOR_RGB2BGR))
         elif bag_topics[record.topic] in (STRING, SEGMENTATION_COMMAND):
             msg = record.message()
+            if getattr(msg, "boxes", None) or getattr(msg, "points", None):
+                prompts[msg.id] = msg
             sent.append({"bag_time_ns": record.timestamp, "topic": record.topic,
                          "text": msg.data if hasattr(msg, "data") else (msg.text or ", ".join(msg.categories)),
                          "id": getattr(msg, "id", "")})
     if writer is not None:
         writer.release()
+    if strip and shown:
+        write_strip([shown[t] for t in sorted(shown)], strip)
     result = _summary(segs, sent, stamps)
     if truths:
         result["ground_truth"] = _against_truth(segs, truths, stamps)

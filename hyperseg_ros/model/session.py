@@ -83,7 +83,7 @@ class TemporalState:
     next_target_id: int = 1
 
 
-# Defaults of the two rates, chosen on world clips (scripts/bench_two_rate.py, README "Two rates").
+# Defaults of the two rates, chosen on world clips (scripts/bench_two_rate.py, docs/MEASUREMENTS.md "Two rates").
 LLM_EVERY_N_FRAMES = 4
 LLM_RERUN_SCORE_THRESHOLD = 0.5
 

@@ -424,16 +424,27 @@ def _overlay(image: np.ndarray, mask: np.ndarray, colour) -> np.ndarray:
     return cv2.resize(out, (320, 240), interpolation=cv2.INTER_AREA)  # one size for every row
 
 
+GRID_COLUMNS = ("prediction (the model's answer, cyan)", "ground truth (magenta)")
+CAPTION_PX = 18
+
+
+def _caption(text: str, width: int, background: int = 255) -> np.ndarray:
+    strip = np.full((CAPTION_PX, width, 3), background, np.uint8)
+    cv2.putText(strip, text[:90], (3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255 - background,) * 3, 1, cv2.LINE_AA)
+    return strip
+
+
 def picture_grid(examples, path: Path) -> None:
-    """Rows of (prediction | ground truth) with the command as a caption; RGB PNG."""
+    """Rows of (prediction | ground truth) with the command as a caption, under a header naming
+    the two columns; RGB PNG."""
     rows = []
     for title, image, pred, gt in examples:
         pair = np.concatenate([_overlay(image, pred, (0, 255, 255)), _overlay(image, gt, (255, 0, 255))], 1)
-        caption = np.full((18, pair.shape[1], 3), 255, np.uint8)
-        cv2.putText(caption, title[:90], (3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
-        rows.append(np.concatenate([caption, pair], 0))
+        rows.append(np.concatenate([_caption(title, pair.shape[1]), pair], 0))
     if rows:
-        cv2.imwrite(str(path), np.concatenate(rows, 0)[..., ::-1])
+        half = rows[0].shape[1] // 2
+        header = np.concatenate([_caption(name, half, background=40) for name in GRID_COLUMNS], 1)
+        cv2.imwrite(str(path), np.concatenate([header, *rows], 0)[..., ::-1])
 
 
 def _cell(m: dict) -> str:

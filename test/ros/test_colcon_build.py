@@ -63,7 +63,7 @@ def _workspace_env(ros_env: dict) -> dict:
 
 def test_installed_executables_start_with_the_interpreter_of_the_build(workspace):
     prefix = workspace / "install" / "hyperseg_ros"
-    for name in ("perception_node", "hyperseg_bag"):
+    for name in ("perception_node", "hyperseg_bag", "hyperseg_command"):
         for folder in ("lib/hyperseg_ros", "bin"):
             exe = prefix / folder / name
             assert os.access(exe, os.X_OK), exe

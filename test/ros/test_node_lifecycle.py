@@ -4,7 +4,8 @@ unconfigured -> configure (model loaded) -> inactive (no answers) -> activate (a
 deactivate (no answers) -> cleanup (model freed: RSS drops) -> configure + activate (answers again).
 """
 import numpy as np
-from live_node import header, image, scene
+from live_node import ANSWER_TIMEOUT_S, header, image, scene
+from std_msgs.msg import String
 
 from hyperseg_ros import mask_rle
 
@@ -45,6 +46,8 @@ def _assert_serves(client, node, start: int) -> int:
 def test_transitions_over_the_lifecycle_services(start_node, client, model_dir):
     node = start_node(autostart=False, diagnostics_period_s=0.2, score_threshold=0.0)
     assert client.lifecycle_state(node) == "unconfigured"
+    assert "unconfigured, waiting for the lifecycle transitions: ros2 lifecycle set /robot/hyperseg_perception " \
+        "configure" in node.log()  # says so, instead of nothing until configured
     client.diagnostics_where(node, lambda d: d["lifecycle_state"] == "unconfigured", "unconfigured diagnostics")
 
     assert client.change_state(node, "configure") and client.lifecycle_state(node) == "inactive"
@@ -81,3 +84,8 @@ def test_transitions_over_the_lifecycle_services(start_node, client, model_dir):
     # an impossible transition is refused and changes nothing
     assert not client.change_state(node, "configure") and client.lifecycle_state(node) == "active"
     assert np.isfinite(float(client.latest_diagnostics()["process_rss_mb"]))
+    # a command accepted while inactive is logged with what happens to it
+    assert client.change_state(node, "deactivate")
+    client.text_pub.publish(String(data="the red circle"))
+    client.spin_until(lambda: "'the red circle' (inactive: answered once the node is activated)" in node.log(),
+                      ANSWER_TIMEOUT_S, "the log line of the accepted command", node)

@@ -79,7 +79,8 @@ def test_launch_sets_the_fast_dds_profile_and_the_package_installs_what_it_uses(
     assert "setup.py -q egg_info" in cmake and "install_scripts" in cmake
     assert "DESTINATION lib/${PROJECT_NAME}" in cmake and "DESTINATION bin" in cmake
     setup_py = (ROOT / "setup.py").read_text()
-    for entry in ("perception_node = hyperseg_ros.perception_node:main", "hyperseg_bag = hyperseg_ros.bag:main"):
+    for entry in ("perception_node = hyperseg_ros.perception_node:main", "hyperseg_bag = hyperseg_ros.bag:main",
+                  "hyperseg_command = hyperseg_ros.command_client:main"):
         assert entry in setup_py
     assert (ROOT / "config" / "fastdds_shm.xml").is_file()
 
@@ -98,9 +99,13 @@ def test_launch_description_builds_when_launch_ros_is_installed(monkeypatch):
     assert len(description.entities) >= 8
 
 
-def test_readme_documents_every_parameter_and_opens_with_demo_and_test():
-    readme = (ROOT / "README.md").read_text()
-    table = {m.group(1) for m in re.finditer(r"^\| `(\w+)` \|", readme, flags=re.M)}
+def test_reference_documents_every_parameter_and_readme_opens_with_demo_and_test():
+    reference = (ROOT / "docs" / "REFERENCE.md").read_text()
+    table = {m.group(1) for m in re.finditer(r"^\| `(\w+)` \|", reference, flags=re.M)}
     assert set(PARAMETERS) <= table, f"undocumented parameters: {set(PARAMETERS) - table}"
-    first_block = readme.split("```bash\n", 1)[1].split("```", 1)[0]
+    readme = (ROOT / "README.md").read_text()
+    first_block = re.search(r"^```bash[^\n]*\n(.*?)^```", readme, flags=re.M | re.S).group(1)
     assert [line.split("#")[0].strip() for line in first_block.strip().splitlines()] == ["make demo", "make test"]
+    lines = readme.splitlines()
+    assert len(lines) <= 250 and any("](docs/demo_strip.png)" in line for line in lines[:30])
+    assert (ROOT / "docs" / "demo_strip.png").stat().st_size < 1_000_000

@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""`make bench`: a table first, then the JSON of scripts/bench_model.py and scripts/bench_node.py.
+
+Per task the model's median ms per frame (through SegmentationSession, no ROS): `full` with the
+language pass, `per-frame` without it, and `at n=4` the mean of one full and three per-frame
+frames (llm_every_n_frames 4, the default) with its frames/s. Then the node as a robot sees it
+(640x480 rgb8 at 30 Hz over Fast DDS, each task's command sent in turn): frames answered per second (latest frame
+wins: the others are dropped, never queued) and receive-to-publish latency p50 / p99, per task.
+
+    .venv/bin/python -P scripts/bench.py [--model-args "..."] [--node-args "..."]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EVERY_N = 4
+NODE_ARGS = "--tasks referring,open_vocabulary,visual_prompt --seconds 8"  # one node run per repeat
+
+
+def _fmt(value, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def node_rows(node: dict) -> dict[str, dict]:
+    """bench_node's medians by row name: a task, `default` (the node's own task), or either with its
+    llm_every_n_frames variant."""
+    med, tasks = node["median"], node.get("tasks", ["default"])
+    if "processed_fps" in med:
+        return {"default": med}
+    if set(med) == set(tasks):
+        return med
+    return {(name if tasks == ["default"] else f"{task} ({name})"): (m if tasks == ["default"] else m[task])
+            for name, m in med.items() for task in ([None] if tasks == ["default"] else tasks)}
+
+
+def table(model: dict, node: dict) -> list[str]:
+    """Markdown lines from bench_model's and bench_node's JSON reports: a row per task."""
+    full, per_frame = model["median_ms"]["full_pass"], model["median_ms"]["per_frame_pass"]
+    rows = node_rows(node)
+    lines = [f"model {model['model']} on {model['device']} ({model['dtype']}), {model['image']}; "
+             f"node: {node['image']} at {node['publish_rate_hz']:g} Hz, medians of {node['repeats']} runs", "",
+             f"| task | model ms, full | model ms, per-frame | model ms at n={EVERY_N} | model fps at n={EVERY_N} | "
+             "node fps | node p50 ms | node p99 ms |", "|---|---|---|---|---|---|---|---|"]
+
+    def node_cells(m):
+        return " | | |" if m is None else (f" {_fmt(m['processed_fps'])} | {_fmt(m['node_latency_p50_ms'])} | "
+                                            f"{_fmt(m['node_latency_p99_ms'])} |")
+
+    for task in full:
+        mean = (full[task]["wall"] + (EVERY_N - 1) * per_frame[task]["wall"]) / EVERY_N
+        lines.append(f"| {task} | {_fmt(full[task]['wall'])} | {_fmt(per_frame[task]['wall'])} | {_fmt(mean)} | "
+                     f"{_fmt(1000 / mean)} |" + node_cells(rows.pop(task, None)))
+    for name, m in rows.items():
+        lines.append(f"| node: {name.replace('default', 'its default task')} | | | | |" + node_cells(m))
+    return lines
+
+
+def _run(script: str, extra: str) -> dict:
+    cmd = [sys.executable, "-P", str(ROOT / "scripts" / script), *shlex.split(extra)]
+    print(f"== {' '.join(cmd[2:])}", file=sys.stderr, flush=True)
+    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT).stdout)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model-args", default="", help="arguments for scripts/bench_model.py")
+    p.add_argument("--node-args", default=NODE_ARGS, help=f"arguments for scripts/bench_node.py ({NODE_ARGS})")
+    args = p.parse_args()
+    model, node = _run("bench_model.py", args.model_args), _run("bench_node.py", args.node_args)
+    print("\n".join(table(model, node)) + "\n")
+    print(__doc__.split("\n\n")[1].replace("\n", " ") + "\n")
+    print(json.dumps({"bench_model": model, "bench_node": node}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

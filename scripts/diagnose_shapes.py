@@ -4,7 +4,9 @@ On `val` scenes, for each object with a found query (mask IoU >= 0.5, command: e
 - the decoder query (what the class score reads) and its projection CLASS_proj;
 - the image features averaged under the object's true mask: Swin levels res2..res5, the pixel decoder's
   scales and its stride-4 mask features;
-- a baseline that reads only the mask's outline: its 7 Hu moments.
+- the mask-shape encoder's output alone, where the model has one (model/mask_shape.py);
+- a baseline that reads only the mask's outline: its 7 Hu moments;
+and how often the model's own best category for that query is the object's shape.
 A probe is a multinomial logistic regression fitted on 70% of the objects and scored on the rest (chance:
 1/8 for shapes). A probe near chance means the features carry no such information.
 
@@ -55,14 +57,17 @@ def collect(model, tokenizer, scenes: int) -> tuple[dict[str, list], list[int], 
 
     def spy(queries, embeddings, mask):
         seen["query"] = queries
-        return class_logits(queries, embeddings, mask)
+        seen["logits"] = class_logits(queries, embeddings, mask)
+        return seen["logits"]
 
     heads.class_logits = spy
     model.predictor.pixel_decoder.register_forward_hook(lambda m, i, o: seen.update(pixels=o))
     model.pyramid_encoder.register_forward_hook(lambda m, i, o: seen.update(levels=o))
+    if model.predictor.mask_shape is not None:
+        model.predictor.mask_shape.register_forward_hook(lambda m, i, o: seen.update(mask_shape=o))
     command = Command(task="open_vocabulary", categories=tuple(SHAPES))
     feats: dict[str, list] = {}
-    shapes, colours = [], []
+    shapes, colours, named = [], [], []
     for i in range(scenes):
         rng = sample_rng("val", i, stream=2)
         scene = draw_scene(rng, *random_image_size(rng, (120, 480)))
@@ -82,6 +87,9 @@ def collect(model, tokenizer, scenes: int) -> tuple[dict[str, list], list[int], 
             padded = np.zeros((size, size), np.float32)
             padded[:vh, :vw] = cv2.resize(gt.astype(np.float32), (vw, vh), interpolation=cv2.INTER_AREA)
             feats.setdefault("decoder_query", []).append(seen["query"][0, best].float().numpy())
+            if "mask_shape" in seen:
+                feats.setdefault("mask-shape encoder alone", []).append(seen["mask_shape"][0, best].float().numpy())
+            named.append(int(seen["logits"][0, best].argmax()) == SHAPES.index(obj.shape))
             feats.setdefault("CLASS_proj(query)", []).append(heads.CLASS_proj(seen["query"][0, best]).float().numpy())
             for name, fmap in maps.items():
                 h, w = fmap.shape[-2:]
@@ -93,7 +101,7 @@ def collect(model, tokenizer, scenes: int) -> tuple[dict[str, list], list[int], 
             feats.setdefault("baseline: Hu moments of the true mask", []).append(-np.sign(hu) * np.log10(np.abs(hu) + 1e-30))
             shapes.append(SHAPES.index(obj.shape))
             colours.append(list(COLOURS).index(obj.colour))
-    return feats, shapes, colours
+    return feats, shapes, colours, named
 
 
 def main() -> None:
@@ -105,10 +113,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     model, tokenizer = load_model(args.model)
     with torch.inference_mode():
-        feats, shapes, colours = collect(model, tokenizer, args.scenes)
+        feats, shapes, colours, named = collect(model, tokenizer, args.scenes)
     shapes, colours = np.array(shapes), np.array(colours)
     print(json.dumps({
         "objects": len(shapes), "chance_shape": round(1 / len(SHAPES), 3),
+        "model_names_the_shape": round(float(np.mean(named)), 3),
         "shape_probe": {name: probe(np.array(f), shapes, len(SHAPES)) for name, f in feats.items()},
         "colour_probe_decoder_query": probe(np.array(feats["decoder_query"]), colours, len(COLOURS)),
     }, indent=1))

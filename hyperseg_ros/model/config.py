@@ -79,7 +79,6 @@ _SIZES: dict[str, dict] = {
         predictor_config=dict(hidden_dim=16, num_queries=4, encoder_layers=1, encoder_ffn_dim=32,
                               decoder_layers=3, decoder_ffn_dim=32, num_heads=2, num_points=2,
                               reid_dim=8),
-        mask_shape_size=8,
         **CONVENTIONS_TRAINED_HERE,
     ),
 }

@@ -3,6 +3,9 @@
 E_Q = LLM outputs at the mask tokens through `seg_query_projector`. E_P = LLM outputs mean-pooled
 over each prompt span (the sentence + [SEG]; each "name [SEG]"; each region token) through the
 task's projector. Global prompt aggregation averages the pooled E_P over the frames of a stream.
+With a mask-shape encoder (not in the release), each category also gets its own words' input
+embeddings, mean-pooled over its span and projected: the name side of the shape-name score
+(mask_shape.py), which no other category's words or the image can blur.
 """
 from __future__ import annotations
 
@@ -22,6 +25,19 @@ class EntityRecognition(nn.Module):
         self.SEG_token_projector = nn.Linear(width, dim)
         self.class_name_projector = nn.Linear(width, dim)
         self.region_projector = nn.Linear(width, dim)
+        self.class_word_projector = None
+        if config.mask_shape_size:
+            self.class_word_projector = nn.Linear(width, dim)
+            # small and random, not zero: the shape vectors learn only from names that already differ
+            nn.init.normal_(self.class_word_projector.weight, std=0.02)
+            nn.init.zeros_(self.class_word_projector.bias)
+
+    def name_embeddings(self, words: torch.Tensor, tokens: TokenBatch) -> torch.Tensor | None:
+        """words: input embeddings [B, T, D_llm] -> [B, N, d] per category (None: not open vocabulary,
+        or no mask-shape encoder)."""
+        if self.class_word_projector is None or tokens.task != "open_vocabulary":
+            return None
+        return self.class_word_projector(self.pool_prompts(words, tokens))
 
     def query_embeddings(self, hidden: torch.Tensor, tokens: TokenBatch) -> torch.Tensor:
         """hidden: [B, T, D_llm] -> E_Q [B, Q, d]."""

@@ -59,6 +59,7 @@ class LanguageOutput:
     task: the tokens' task. query_embeddings: E_Q [B, Q, d]. prompt_embeddings: E_P [B, N, d]
     (after aggregation). prompt_mask: [B, N] bool. temporal_latents: [B, L, P] FVP latents for the
     next language pass. pooled_prompts: [B, N, D_llm]. region_tokens: [B, K, D_llm] or None.
+    name_embeddings: [B, N, d] each category's own words (open vocabulary with a mask-shape encoder), or None.
     """
 
     task: str
@@ -68,6 +69,7 @@ class LanguageOutput:
     temporal_latents: torch.Tensor
     pooled_prompts: torch.Tensor
     region_tokens: torch.Tensor | None
+    name_embeddings: torch.Tensor | None = None
 
 
 class HyperSeg(PreTrainedModel):
@@ -165,8 +167,8 @@ class HyperSeg(PreTrainedModel):
                     raise ValueError("a visual_prompt batch needs region_points or region_tokens")
                 region_tokens = self._region_tokens(visual, region_points)
         with _stage(timings, "llm", device):
-            embeds = splice_embeddings(tokens, self.llm.get_input_embeddings()(tokens.input_ids), visual, fine,
-                                       self.seg_query, region_tokens)
+            words = self.llm.get_input_embeddings()(tokens.input_ids)
+            embeds = splice_embeddings(tokens, words, visual, fine, self.seg_query, region_tokens)
             hidden = language_model_hidden_states(self.llm, embeds, tokens.attention_mask, tokens.position_ids,
                                                   tokens.span)
             batch, width = hidden.shape[0], hidden.shape[-1]
@@ -175,7 +177,9 @@ class HyperSeg(PreTrainedModel):
             queries = self.entity_recognition.query_embeddings(hidden, tokens)
             pooled = self.entity_recognition.pool_prompts(hidden, tokens)
             prompts = self.entity_recognition.prompt_embeddings(aggregate_prompts(pooled, prompt_history), tokens.task)
-        return LanguageOutput(tokens.task, queries, prompts, tokens.prompt_mask, next_latents, pooled, region_tokens)
+            names = self.entity_recognition.name_embeddings(words, tokens)
+        return LanguageOutput(tokens.task, queries, prompts, tokens.prompt_mask, next_latents, pooled, region_tokens,
+                              names)
 
     def segment(self, features: dict[str, torch.Tensor], language: LanguageOutput, pyramid_pixels: torch.Tensor,
                 timings: dict[str, float] | None = None) -> PredictorOutput:
@@ -192,6 +196,7 @@ class HyperSeg(PreTrainedModel):
                 region_embeddings=prompts if task == "visual_prompt" else None,
                 region_mask=prompt_mask if task == "visual_prompt" else None,
                 pixels=pyramid_pixels,
+                name_embeddings=language.name_embeddings,
             )
 
 

@@ -292,6 +292,13 @@ def check_loading_info(info: dict, files: str) -> None:
 def load_checked(directory: Path, dtype: torch.dtype):
     """(HyperSeg, tokenizer) of a model directory that passed check_directory, checked as the
     module docstring says."""
+    model, tokenizer, _ = load_lacking(directory, dtype)
+    return model, tokenizer
+
+
+def load_lacking(directory: Path, dtype: torch.dtype, may_lack: tuple[str, ...] = ()):
+    """load_checked, except that weights whose names start with `may_lack` may be missing (a module
+    added since the weights were trained: training starts it fresh) -> (model, tokenizer, their names)."""
     from .hyperseg import HyperSeg
     from .tokenizer import load_tokenizer
 
@@ -306,8 +313,10 @@ def load_checked(directory: Path, dtype: torch.dtype):
                                                ignore_mismatched_sizes=True)  # reported below, with names
     except (OSError, RuntimeError, ValueError) as err:
         raise ModelFileError(f"{files}: {type(err).__name__}: {err}") from None
+    lacking = sorted(k for k in info.get("missing_keys") or () if k.startswith(may_lack)) if may_lack else []
+    info = {**info, "missing_keys": [k for k in info.get("missing_keys") or () if k not in lacking]}
     check_loading_info(info, files)  # transformers would serve random tensors in place of missing ones
-    return model, tokenizer
+    return model, tokenizer, lacking
 
 
 def _first(items: list[str], n: int = 5) -> str:

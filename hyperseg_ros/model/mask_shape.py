@@ -8,8 +8,11 @@ decoder already says where each object is. So a square window is cut around each
 object centred, its aspect kept, its scale removed) from two sources: the mask's probability (detached:
 naming must not bend the mask) and the pyramid input's pixels, which hold the outline at 4x the mask's
 resolution (a small object is 3-6 mask cells wide). A small CNN reads the `size` x `size` window; its
-output is added to the query that the referring, category and region heads score. Its last layer
-starts at zero, so a model that gains this module answers exactly as before until it is trained.
+output is added to the query that the referring, category and region heads score, and, for open
+vocabulary, is also scored directly against each category's own words (entity_recognition.py): a
+dot product that neither the language model nor CLASS_proj stands in, since the LLM's pooled
+embeddings of the eight shape names are nearly parallel (cosine 0.97-1.00). Its last layer starts at
+zero, so a model that gains this module answers as before until it is trained.
 """
 
 

@@ -87,11 +87,13 @@ class SegmentationPredictor(nn.Module):
         region_embeddings: torch.Tensor | None = None,
         region_mask: torch.Tensor | None = None,
         pixels: torch.Tensor | None = None,
+        name_embeddings: torch.Tensor | None = None,
     ) -> PredictorOutput:
         """features: res2..res5 [B,C_i,H_i,W_i] (strides 4..32); query_features E_Q [B,Q,D];
         refer_embedding E_P [B,1,D]; class_embeddings [B,N,D] with class_mask [B,N] bool
         (True = real category); region_embeddings [B,K,D] with region_mask [B,K] bool (True = real);
-        pixels: the padded pyramid input [B,3,H,W] (read by the mask-shape encoder, where there is one)."""
+        pixels: the padded pyramid input [B,3,H,W] (read by the mask-shape encoder, where there is one);
+        name_embeddings [B,N,d]: the categories' own words, scored against the mask-shape vectors."""
         if self.mask_shape is not None and pixels is None:
             raise ValueError("this model's mask-shape encoder reads the pyramid input: pass pixels")
         decoder_input = self.pixel_decoder(features)
@@ -101,15 +103,18 @@ class SegmentationPredictor(nn.Module):
         for index, (queries, mask_logits) in enumerate(zip(decoded.queries, decoded.mask_logits)):
             boxes = self.heads.boxes(queries)
             # earlier rounds' prompt scores serve only the training losses: inference skips their shapes
+            shape = None
             if self.mask_shape is not None and (self.training or index == last):
-                queries = queries + self.mask_shape(mask_logits, pixels)
+                shape = self.mask_shape(mask_logits, pixels)
+                queries = queries + shape
+            class_logits = None if class_embeddings is None else self.heads.class_logits(queries, class_embeddings, class_mask)
+            if class_logits is not None and shape is not None and name_embeddings is not None:
+                class_logits = class_logits + torch.einsum("bqd,bnd->bqn", shape, name_embeddings)
             rounds.append(
                 PredictorOutput(
                     mask_logits=mask_logits,
                     refer_logits=None if refer_embedding is None else self.heads.refer_logits(queries, refer_embedding),
-                    class_logits=None
-                    if class_embeddings is None
-                    else self.heads.class_logits(queries, class_embeddings, class_mask),
+                    class_logits=class_logits,
                     region_logits=None
                     if region_embeddings is None
                     else self.heads.region_logits(queries, region_embeddings, region_mask),

@@ -63,6 +63,7 @@ SETTINGS = {
         # reads each mask's outline (model/mask_shape.py: a module the shipped weights may lack, trained fresh)
         "train_config": ["category_prompts=parallel", "mask_shape_size=24"],
         "train_schedule": "",  # training.train --schedule ('' = its default mix)
+        "train_init_from": "",  # a model directory in the tree to start from ('' = models/hyperseg-world)
         "train_amp": "bf16", "train_export_every_minutes": 2.0, "train_min_s": 60, "train_overhead_s": 60,
         "eval_samples": 48, "eval_clips": 6, "eval_frames": 8, "eval_timeout_s": 60, "eval_ap_resamples": 20,
         "eval_video": ("clip_referring", "clip_open_vocabulary", "clip_visual_prompt_box", "clip_visual_prompt_point"),
@@ -76,6 +77,7 @@ SETTINGS = {
         "phases": list(SECTIONS),
         "train_config": ["category_prompts=parallel", "mask_shape_size=24"],
         "train_schedule": "",
+        "train_init_from": "",
         "train_amp": "none",  # bf16 autocast on a CPU without bf16 units: ~10x slower (test_train covers it)
         "train_export_every_minutes": 0.1, "train_min_s": 5, "train_overhead_s": 60,
         "train_seconds": 10,
@@ -224,9 +226,10 @@ class Job:
     def run_train(self) -> None:
         cfg = self.cfg
         seconds = self.train_seconds()
-        section: dict = {"init_from": str(START_MODEL.relative_to(ROOT)),
-                         "tokenizer_sha256": {n: sha256(START_MODEL / n) for n in ("tokenizer.json",
-                                                                                    "tokenizer_config.json")}}
+        start = ROOT / cfg["train_init_from"] if cfg.get("train_init_from") else START_MODEL
+        section: dict = {"init_from": str(start.relative_to(ROOT)),
+                         "tokenizer_sha256": {n: sha256(start / n) for n in ("tokenizer.json",
+                                                                              "tokenizer_config.json")}}
         if seconds < cfg["train_min_s"]:
             section["error"] = f"train: only {seconds:.0f} s left for training (< {cfg['train_min_s']} s); skipped"
             self.report["train"] = section
@@ -235,7 +238,7 @@ class Job:
         ckpt = self.scratch / "train"
         workers = 1 if self.smoke else max(1, (os.cpu_count() or 2) - 2)
         workers, prefetch = loader_size(workers, 4, cfg["train_batch_size"], section)
-        argv = ["-m", "hyperseg_ros.training.train", "--init-from", str(START_MODEL), "--out",
+        argv = ["-m", "hyperseg_ros.training.train", "--init-from", str(start), "--out",
                 str(self.out / MODEL_DIR), "--checkpoint", str(ckpt), "--device", self.device,
                 "--batch-size", str(cfg["train_batch_size"]), "--commands-per-scene", str(cfg["train_commands_per_scene"]),
                 "--lr", str(cfg["train_lr"]), "--warmup", str(cfg["train_warmup"]), "--steps", "1000000",

@@ -33,10 +33,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from hyperseg_ros.model import load_model
 from hyperseg_ros.model.config import HyperSegConfig
 from hyperseg_ros.model.hyperseg import HyperSeg
-from hyperseg_ros.model.loading import WEIGHTS_INDEX
+from hyperseg_ros.model.loading import WEIGHTS_INDEX, check_directory, load_lacking
 from hyperseg_ros.model.segmentation_predictor import PredictorOutput
 from hyperseg_ros.model.tokenizer import build_word_tokenizer
 from hyperseg_ros.training.dataset import clip_batches, image_batch
@@ -51,7 +50,7 @@ from hyperseg_ros.world.vocabulary import world_words
 # gets most steps; tracking learns quickly from the clips that remain.
 # Modules added to the architecture after the shipped weights were trained: --init-from leaves them
 # fresh, and they learn FRESH_LR_SCALE times faster than the pretrained rest.
-FRESH_MODULES = ("predictor.mask_shape.",)
+FRESH_MODULES = ("predictor.mask_shape.", "entity_recognition.class_word_projector.")
 FRESH_LR_SCALE = 10.0
 SCHEDULE = {"referring": 0.22, "reasoning": 0.16, "open_vocabulary": 0.2, "visual_prompt": 0.12,
             "clip:open_vocabulary": 0.08, "clip:visual_prompt": 0.08, "clip:referring": 0.09, "clip:reasoning": 0.05}
@@ -313,9 +312,10 @@ def main(argv: list[str] | None = None) -> dict:
     model = HyperSeg(config).to(device).train()
     fresh: set[str] = set()  # parameters the --init-from model lacks (a module added since): they learn faster
     if args.init_from:  # the model's own tokenizer: its embedding rows index that vocabulary
-        initial, tokenizer = load_model(args.init_from)
+        check_directory(Path(args.init_from))
+        initial, tokenizer, lacking = load_lacking(Path(args.init_from), torch.float32, may_lack=FRESH_MODULES)
         if not resuming:
-            fresh = load_pretrained(model, initial.state_dict())
+            fresh = load_pretrained(model, initial.state_dict()) | set(lacking)
             print(f"initialised from {args.init_from}" + (f"; new: {len(fresh)} tensors" if fresh else ""))
         del initial
     frozen = tuple(filter(None, args.freeze.split(",")))

@@ -22,20 +22,15 @@ import sys  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 
-import rclpy  # noqa: E402
-import rclpy.logging  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from hyperseg_ros.command import Command, CommandError
 from hyperseg_ros.diagnostics import ImageInput, diagnostic_array
-from hyperseg_ros.fastdds import use_shm_profile
 from hyperseg_ros.image_codec import (
     ImageError,
     check_compressed,
@@ -46,6 +41,7 @@ from hyperseg_ros.image_codec import (
 )
 from hyperseg_ros.messages import command_from_msg, command_from_string, segmentation_message
 from hyperseg_ros.msg import Segmentation, SegmentationCommand
+from hyperseg_ros.node_process import serve
 from hyperseg_ros.overlay import render_overlay
 from hyperseg_ros.parameters import (
     PARAMETERS,
@@ -409,55 +405,9 @@ class PerceptionNode(LifecycleNode):
 # autostart false: without this line nothing is printed until a lifecycle manager configures the node
 WAITING = ("unconfigured, waiting for the lifecycle transitions: ros2 lifecycle set {name} configure, "
            "then activate (or a lifecycle manager)")
-SPIN_TIMEOUT_S = 0.2  # how soon a signal is seen while idle (Python runs handlers between waits)
-
-
-def _stop_on_signals() -> None:
-    """SIGINT and SIGTERM raise KeyboardInterrupt in the main thread, in every state, start-up
-    included (a second one is ignored while stopping). rclpy's own handlers are not installed:
-    they shut the context down at once, under a model still loading or a frame being published,
-    which then fails with a traceback or an ERROR; here the node is closed first, then ROS."""
-    stopping = []
-
-    def stop(signum, frame):
-        if not stopping:
-            stopping.append(signum)
-            raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-
-
 def main(args=None) -> int:
     """Entry point of `perception_node` and `python -m hyperseg_ros.perception_node`."""
-    _stop_on_signals()
-    use_shm_profile()  # before rclpy creates the DDS participant
-    node, code = None, 0
-    try:
-        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-        try:
-            node = PerceptionNode(argv=args)
-        except ValueError as err:  # a start-up parameter (autostart, diagnostics_period_s) out of its table
-            rclpy.logging.get_logger(NODE_NAME).error(printable(f"start-up failed: {err}"))
-            return 1
-        if node.get_parameter("autostart").value and not node.start():
-            node.get_logger().error("autostart failed (see above); exiting")
-            code = 1
-        else:
-            if not node.get_parameter("autostart").value:
-                node.get_logger().info(WAITING.format(name=node.get_fully_qualified_name()))
-            executor = SingleThreadedExecutor()
-            executor.add_node(node)
-            while rclpy.ok():
-                executor.spin_once(timeout_sec=SPIN_TIMEOUT_S)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.close()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return code
+    return serve(lambda: PerceptionNode(argv=args), NODE_NAME, args, waiting=WAITING)
 
 
 if __name__ == "__main__":

@@ -18,17 +18,13 @@ if __name__ == "__main__":  # a stop signal during the imports below ends it wit
 import queue  # noqa: E402
 import threading  # noqa: E402
 
-import rclpy  # noqa: E402
 from builtin_interfaces.msg import Time  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue  # noqa: E402
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor  # noqa: E402
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn  # noqa: E402
-from rclpy.signals import SignalHandlerOptions  # noqa: E402
 from std_msgs.msg import Header, String  # noqa: E402
 
-from hyperseg_ros.fastdds import use_shm_profile  # noqa: E402
 from hyperseg_ros.msg import AudioChunk, Transcript  # noqa: E402
-from hyperseg_ros.perception_node import SPIN_TIMEOUT_S, _stop_on_signals  # noqa: E402
+from hyperseg_ros.node_process import serve  # noqa: E402
 from hyperseg_ros.qos import RELIABLE_10, reliable  # noqa: E402
 from hyperseg_ros.speech.audio import AudioError  # noqa: E402
 from hyperseg_ros.speech.engines import make_recognizer  # noqa: E402
@@ -103,19 +99,19 @@ class SpeechNode(LifecycleNode):
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._stop()
+        self.close()
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._stop()
+        self.close()
         self.pipeline = None
         return SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._stop()
+        self.close()
         return SUCCESS
 
-    def _stop(self) -> None:
+    def close(self) -> None:
         if self._audio_sub is not None:
             self.destroy_subscription(self._audio_sub)
             self._audio_sub = None
@@ -194,28 +190,7 @@ class SpeechNode(LifecycleNode):
 
 def main(args=None) -> int:
     """Entry point of `speech_command` and `python -m hyperseg_ros.speech_node`."""
-    _stop_on_signals()
-    use_shm_profile()
-    node, code = None, 0
-    try:
-        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-        node = SpeechNode()
-        if node.get_parameter("autostart").value and not node.start():
-            node.get_logger().error("autostart failed (see above); exiting")
-            code = 1
-        else:
-            executor = SingleThreadedExecutor()
-            executor.add_node(node)
-            while rclpy.ok():
-                executor.spin_once(timeout_sec=SPIN_TIMEOUT_S)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node._stop()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return code
+    return serve(SpeechNode, "speech_command", args)
 
 
 if __name__ == "__main__":

@@ -298,7 +298,9 @@ def load_checked(directory: Path, dtype: torch.dtype):
 
 def load_lacking(directory: Path, dtype: torch.dtype, may_lack: tuple[str, ...] = ()):
     """load_checked, except that weights whose names start with `may_lack` may be missing (a module
-    added since the weights were trained: training starts it fresh) -> (model, tokenizer, their names)."""
+    added since the weights were trained: training starts it fresh) -> (model, tokenizer, their names).
+    Those weights hold whatever memory they were given (transformers leaves them to `_init_weights`,
+    which HyperSeg does not use): copy only the others into a model built by its constructor."""
     from .hyperseg import HyperSeg
     from .tokenizer import load_tokenizer
 

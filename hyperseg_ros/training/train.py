@@ -85,6 +85,17 @@ def load_pretrained(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> s
     return set(result.missing_keys)
 
 
+def initialise_from(model: torch.nn.Module, directory: Path, copy_weights: bool = True):
+    """The tokenizer of model directory `directory` and, with `copy_weights`, its weights copied into
+    `model` -> (tokenizer, names left as `model`'s constructor made them: FRESH_MODULES it lacks)."""
+    check_directory(directory)
+    initial, tokenizer, lacking = load_lacking(directory, torch.float32, may_lack=FRESH_MODULES)
+    if not copy_weights:
+        return tokenizer, set()
+    # what `directory` lacks holds uninitialised memory in `initial`: copy everything else
+    return tokenizer, load_pretrained(model, {k: v for k, v in initial.state_dict().items() if k not in lacking})
+
+
 def apply_config_overrides(config: HyperSegConfig, items: list[str]) -> None:
     """--config KEY=JSON: set top-level config fields (e.g. category_prompts="parallel"), checked."""
     for item in items:
@@ -312,12 +323,9 @@ def main(argv: list[str] | None = None) -> dict:
     model = HyperSeg(config).to(device).train()
     fresh: set[str] = set()  # parameters the --init-from model lacks (a module added since): they learn faster
     if args.init_from:  # the model's own tokenizer: its embedding rows index that vocabulary
-        check_directory(Path(args.init_from))
-        initial, tokenizer, lacking = load_lacking(Path(args.init_from), torch.float32, may_lack=FRESH_MODULES)
+        tokenizer, fresh = initialise_from(model, Path(args.init_from), copy_weights=not resuming)
         if not resuming:
-            fresh = load_pretrained(model, initial.state_dict()) | set(lacking)
             print(f"initialised from {args.init_from}" + (f"; new: {len(fresh)} tensors" if fresh else ""))
-        del initial
     frozen = tuple(filter(None, args.freeze.split(",")))
     for name, param in model.named_parameters():
         param.requires_grad_(not name.startswith(frozen) if frozen else True)

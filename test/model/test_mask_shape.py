@@ -106,3 +106,25 @@ def test_what_the_encoder_reads_tells_the_world_shapes_apart():
     with torch.no_grad():
         accuracy = (head(encoder(logits, pixels)[:, 0]).argmax(-1) == labels).float().mean().item()
     assert accuracy >= 0.8, accuracy
+
+
+def test_training_starts_a_module_the_start_model_lacks_from_its_constructor(tiny, tmp_path):
+    """A model directory saved before the mask-shape encoder existed: training from it keeps every stored
+    weight and starts the encoder as its constructor does (transformers would hand it uninitialised memory)."""
+    from hyperseg_ros.training.train import export, initialise_from
+
+    old, tokenizer = tiny
+    export(old, tokenizer, tmp_path / "old")
+    config = HyperSegConfig.from_dict({**old.config.to_dict(), "mask_shape_size": 8})
+    (tmp_path / "old" / "config.json").write_text(config.to_json_string())  # as if written after the module came
+    torch.manual_seed(0)
+    model = HyperSeg(config)
+    built = {k: v.clone() for k, v in model.state_dict().items()}
+    _, fresh = initialise_from(model, tmp_path / "old")
+    assert fresh and all(k.startswith(FRESH_MODULES) for k in fresh)
+    state = model.state_dict()
+    for name, value in old.state_dict().items():
+        assert torch.equal(state[name], value), name
+    for name in fresh:
+        assert torch.equal(state[name], built[name]), name
+    assert set(state) == set(old.state_dict()) | fresh

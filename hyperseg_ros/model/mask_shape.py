@@ -11,8 +11,8 @@ resolution (a small object is 3-6 mask cells wide). A small CNN reads the `size`
 output is added to the query that the referring, category and region heads score, and, for open
 vocabulary, is also scored directly against each category's own words (entity_recognition.py): a
 dot product that neither the language model nor CLASS_proj stands in, since the LLM's pooled
-embeddings of the eight shape names are nearly parallel (cosine 0.97-1.00). Its last layer starts at
-zero, so a model that gains this module answers as before until it is trained.
+embeddings of the eight shape names are nearly parallel (cosine 0.97-1.00). Its last layer starts near
+zero, so a model that gains this module answers almost as before until it is trained.
 """
 
 
@@ -57,7 +57,7 @@ def sample_windows(maps: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
 
 
 class MaskShapeEncoder(nn.Module):
-    """mask logits [B,Q,h,w] and pyramid pixels [B,3,H,W] -> [B,Q,D] shape vectors (zero at initialisation)."""
+    """mask logits [B,Q,h,w] and pyramid pixels [B,3,H,W] -> [B,Q,D] shape vectors (near zero at first)."""
 
     def __init__(self, hidden_dim: int, size: int = 16, channels: int = 32):
         super().__init__()
@@ -69,7 +69,9 @@ class MaskShapeEncoder(nn.Module):
             nn.Flatten(),
         )
         self.proj = nn.Sequential(nn.Linear(8 * channels, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, hidden_dim))
-        nn.init.zeros_(self.proj[-1].weight)
+        # near zero, not zero: a model gaining this module answers almost as before, and the layers behind
+        # this one learn from the first step (behind a zero layer they get no gradient at all)
+        nn.init.normal_(self.proj[-1].weight, std=0.01)
         nn.init.zeros_(self.proj[-1].bias)
 
     def forward(self, mask_logits: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:

@@ -37,6 +37,7 @@ class PredictorOutput:
     boxes: torch.Tensor
     reid_embeddings: torch.Tensor | None
     aux: list[PredictorOutput] = field(default_factory=list)
+    shape_embeddings: torch.Tensor | None = None  # [B,Q,D] the mask-shape vectors (None without the encoder)
 
 
 class SegmentationPredictor(nn.Module):
@@ -120,6 +121,7 @@ class SegmentationPredictor(nn.Module):
                     else self.heads.region_logits(queries, region_embeddings, region_mask),
                     boxes=boxes,
                     reid_embeddings=None,
+                    shape_embeddings=shape,
                 )
             )
         final = rounds[-1]

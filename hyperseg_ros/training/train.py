@@ -37,9 +37,9 @@ from hyperseg_ros.model.config import HyperSegConfig
 from hyperseg_ros.model.hyperseg import HyperSeg
 from hyperseg_ros.model.loading import WEIGHTS_INDEX, check_directory, load_lacking
 from hyperseg_ros.model.segmentation_predictor import PredictorOutput
-from hyperseg_ros.model.tokenizer import build_word_tokenizer
+from hyperseg_ros.model.tokenizer import build_word_tokenizer, seg_token_id
 from hyperseg_ros.training.dataset import clip_batches, image_batch
-from hyperseg_ros.training.losses import LossWeights, reid_loss, segmentation_loss
+from hyperseg_ros.training.losses import LossWeights, reid_loss, segmentation_loss, shape_name_loss
 from hyperseg_ros.training.shared_passes import shared_image_passes
 from hyperseg_ros.training.throughput import ThroughputMeter
 from hyperseg_ros.world.scene import SHAPES
@@ -139,12 +139,27 @@ def learning_rate(step: int, progress: float, peak: float, warmup: int = 200) ->
     return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
+def shape_name_ids(tokenizer) -> list[torch.Tensor]:
+    """Token ids of each world shape name as an open-vocabulary category span holds them ("name [SEG]")."""
+    seg = seg_token_id(tokenizer)
+    return [torch.tensor(tokenizer(name, add_special_tokens=False).input_ids + [seg]) for name in SHAPES]
+
+
 def train_step(model: HyperSeg, kind: str, frames: list, weights: LossWeights, device,
-               commands_per_scene: int = 1, amp: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+               commands_per_scene: int = 1, amp: torch.dtype | None = None,
+               shape_names: list[torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
     """Forward + losses of one item (no backward). Clips carry latents and region tokens.
-    amp: autocast dtype of the forward pass (None = off); the losses are computed in float32."""
+    amp: autocast dtype of the forward pass (None = off); the losses are computed in float32.
+    shape_names: shape_name_ids(tokenizer), for the shape-name loss of a model with a mask-shape encoder."""
     with shared_image_passes(model, commands_per_scene):
-        return _frame_losses(model, kind, frames, weights, torch.device(device), amp)
+        return _frame_losses(model, kind, frames, weights, torch.device(device), amp, shape_names)
+
+
+def _shape_name_embeddings(model: HyperSeg, shape_names: list[torch.Tensor], device) -> torch.Tensor:
+    """[S, d]: each shape name's words pooled and projected as entity_recognition does for a category."""
+    words = model.llm.get_input_embeddings()
+    pooled = torch.stack([words(ids.to(device)).mean(0) for ids in shape_names])
+    return model.entity_recognition.class_word_projector(pooled).float()
 
 
 def _float32(pred: PredictorOutput) -> PredictorOutput:
@@ -156,7 +171,8 @@ def _float32(pred: PredictorOutput) -> PredictorOutput:
 
 
 def _frame_losses(model: HyperSeg, kind: str, frames: list, weights: LossWeights, device,
-                  amp: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+                  amp: torch.dtype | None = None, shape_names: list[torch.Tensor] | None = None
+                  ) -> dict[str, torch.Tensor]:
     task = kind.split(":")[-1]
     latents = region_tokens = None
     previous = None
@@ -171,6 +187,10 @@ def _frame_losses(model: HyperSeg, kind: str, frames: list, weights: LossWeights
         if amp is not None:
             out = dataclasses.replace(out, predictions=_float32(out.predictions))
         losses, matches = segmentation_loss(out.predictions, task, batch.targets, weights)
+        shapes = out.predictions.shape_embeddings
+        if shape_names is not None and shapes is not None and model.entity_recognition.class_word_projector is not None:
+            names = _shape_name_embeddings(model, shape_names, device)
+            losses["shape"] = weights.shape * shape_name_loss(shapes.float(), batch.targets, matches, names)
         if previous is not None:
             embed, targets, prev_matches = previous
             losses["reid"] = weights.reid * reid_loss(embed, out.predictions.reid_embeddings, targets, batch.targets,
@@ -340,6 +360,7 @@ def main(argv: list[str] | None = None) -> dict:
         state = load_checkpoint(ckpt, model, optimizer, device)
         print(f"resumed at step {state['step']} from {ckpt}")
     weights = LossWeights()
+    shape_names = shape_name_ids(tokenizer) if config.mask_shape_size else None
     data = WorldBatches(tokenizer, config, args.batch_size, args.seed, args.commands_per_scene, schedule)
     start_step = state["step"]
     loader = torch.utils.data.DataLoader(data, batch_size=None, sampler=range(start_step, args.steps),
@@ -376,7 +397,7 @@ def main(argv: list[str] | None = None) -> dict:
             progress = max(progress, (state.get("seconds", 0.0) + time.perf_counter() - began) / (args.max_minutes * 60))
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, progress, args.lr, args.warmup) * group.get("lr_scale", 1.0)
-        losses = train_step(model, kind, frames, weights, device, args.commands_per_scene, amp)
+        losses = train_step(model, kind, frames, weights, device, args.commands_per_scene, amp, shape_names)
         loss = sum(losses.values())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

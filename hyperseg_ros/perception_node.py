@@ -150,7 +150,7 @@ class PerceptionNode(LifecycleNode):
                           f"{pipeline.load_seconds:.1f} s")
         # publishers and services first: a client that sees our subscriptions can use everything
         self._ports = {camera.name: self._create_ports(camera) for camera in self.cameras.cameras}
-        self.reset_srv = self.create_service(Trigger, "~/reset", self._reset_callback(None))
+        self.reset_srv = self.create_service(Trigger, "~/reset", self._reset_callback(None))  # every camera
         self._command_subs = self._create_command_subs(None)
         return super().on_configure(state)
 
@@ -161,7 +161,7 @@ class PerceptionNode(LifecycleNode):
         for name in names:
             processor = pipeline.processor if not cameras else pipeline.new_processor()
             camera = Camera(name, processor, CameraStats(self.stats) if name else self.stats)
-            processor.on_rejected = self._prompt_rejected_callback(camera)
+            processor.on_rejected = self._prompt_rejected_callback(name)
             cameras.append(camera)
         return CameraSet(cameras)
 
@@ -171,17 +171,18 @@ class PerceptionNode(LifecycleNode):
                        if self.params["publish_overlay"] else None)
         ports = CameraPorts(camera, seg_pub, overlay_pub)
         if camera.name:  # the unnamed camera answers the node's own commands and ~/reset
-            ports.services = [self.create_service(Trigger, f"~/{camera.name}/reset", self._reset_callback(camera))]
+            ports.services = [self.create_service(Trigger, f"~/{camera.name}/reset", self._reset_callback(camera.name))]
             ports.command_subs = self._create_command_subs(camera)
         return ports
 
     def _create_command_subs(self, camera: Camera | None) -> list:
         """`command` and `segmentation_command` of `camera`, or the node's own (None: every camera)."""
-        topic = camera.topic if camera is not None else str
+        topic, name = (camera.topic, camera.name) if camera is not None else (str, None)
         return [self.create_subscription(String, topic("command"),
-                                         lambda msg, info: self._on_text_command(msg, info, camera), RELIABLE_10),
+                                         lambda msg, info: self._on_text_command(msg, info, self._camera(name)),
+                                         RELIABLE_10),
                 self.create_subscription(SegmentationCommand, topic("segmentation_command"),
-                                         lambda msg, info: self._on_command(msg, info, camera), RELIABLE_10)]
+                                         lambda msg, info: self._on_command(msg, info, self._camera(name)), RELIABLE_10)]
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         p = self.params
@@ -196,7 +197,7 @@ class PerceptionNode(LifecycleNode):
         for ports in self._ports.values():
             ports.restart_silence()
             ports.image_sub = self.create_subscription(msg_type, ports.camera.topic(topic),
-                                                       self._image_callback(ports), qos)
+                                                       self._image_callback(ports.camera.name), qos)
         categories = self.pipeline.categories
         self._say("info", f"serving; default task: open_vocabulary {list(categories)}" if categories
                   else "serving; waiting for a command")
@@ -256,15 +257,19 @@ class PerceptionNode(LifecycleNode):
         use_threads(0)  # num_threads is process-wide: the next configure starts from torch's own count
 
     # ---- callbacks (executor thread): cheap, never raise ----
-    # (closures bind the camera: rclpy tells a callback's arguments by its signature)
-    def _image_callback(self, ports: CameraPorts):
-        return lambda msg: self._on_image(msg, ports)
+    # Closures bind a camera's name (rclpy tells a callback's arguments by its signature), not the
+    # camera: rclpy may keep a destroyed callback a while, and the camera holds the model.
+    def _camera(self, name: str | None) -> Camera | None:
+        return None if name is None else self.cameras[name]
 
-    def _reset_callback(self, camera: Camera | None):
-        return lambda request, response: self._on_reset(request, response, camera)
+    def _image_callback(self, name: str):
+        return lambda msg: self._on_image(msg, self._ports[name])
 
-    def _prompt_rejected_callback(self, camera: Camera):
-        return lambda cmd, err: self._on_prompt_rejected(cmd, err, camera)
+    def _reset_callback(self, name: str | None):
+        return lambda request, response: self._on_reset(request, response, self._camera(name))
+
+    def _prompt_rejected_callback(self, name: str):
+        return lambda cmd, err: self._on_prompt_rejected(cmd, err, self.cameras[name])
 
     def _on_image(self, msg, ports: CameraPorts) -> None:
         camera = ports.camera

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import psutil
@@ -83,9 +84,12 @@ def diagnostic_status(stats: StatsSnapshot, name: str, hardware_id: str, model: 
 
 
 def diagnostic_array(stamp, stats: StatsSnapshot, name: str, hardware_id: str, model: str, device: str,
-                     lifecycle_state: str = "active", image_input: ImageInput | None = None) -> DiagnosticArray:
-    """The DiagnosticArray the node publishes about once a second (`stamp`: builtin_interfaces/Time)."""
+                     lifecycle_state: str = "active", image_input: ImageInput | None = None,
+                     cameras: Sequence[DiagnosticStatus] = ()) -> DiagnosticArray:
+    """The DiagnosticArray the node publishes about once a second (`stamp`: builtin_interfaces/Time):
+    the node's own status first, then one per camera (`cameras`, with the `cameras` parameter)."""
     msg = DiagnosticArray()
     msg.header.stamp = stamp
-    msg.status = [diagnostic_status(stats, name, hardware_id, model, device, lifecycle_state, image_input)]
+    msg.status = [diagnostic_status(stats, name, hardware_id, model, device, lifecycle_state, image_input),
+                  *cameras]
     return msg

@@ -9,7 +9,7 @@ import math
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from hyperseg_ros.command import TEXT_COMMAND_TASKS, CommandLimits
@@ -79,6 +79,8 @@ PARAMETERS: dict[str, Param] = {
     "max_command_id_chars": Param(64, "longest command id (echoed in every result)", int, 1, 1024),
     "image_silence_warn_s": Param(5.0, "warn when an image publisher is matched but no image came for this long (s)",
                                   float, 0.1, 86_400.0),
+    "cameras": Param(None, "camera names served by one model, each a topic prefix (front: front/image, "
+                           "front/segmentation, ...); unset or [''] = one camera on image, segmentation, ...", list),
 }
 START_UP_PARAMETERS = ("autostart", "diagnostics_period_s")  # read once, when the node is created
 
@@ -150,9 +152,29 @@ def check(params: dict) -> dict:
     if any(len(c) > limits.max_category_chars for c in names):
         raise ValueError(f"parameter categories has a name of {max(map(len, names))} characters "
                          f"(max_category_chars {limits.max_category_chars})")
+    camera_names(checked.get("cameras"))
     if "device" in checked:
         resolve_device(checked["device"], checked.get("dtype", "float32"))
     return checked
+
+
+# a relative topic name of one or more tokens (ROS: a token does not start with a digit)
+CAMERA_NAME = r"[A-Za-z][A-Za-z0-9_]*(/[A-Za-z][A-Za-z0-9_]*)*"
+MAX_CAMERAS = 16
+
+
+def camera_names(param: list[str] | None) -> tuple[str, ...]:
+    """The cameras the node serves: the `cameras` parameter's names (blank ones dropped), or ("",)
+    (one camera on the node's own topics) when none is named; ValueError naming the parameter."""
+    names = tuple(c.strip() for c in param or () if c.strip())
+    bad = [c for c in names if not re.fullmatch(CAMERA_NAME, c)]
+    if bad:
+        raise ValueError(f"parameter cameras must hold relative topic names (letters, digits, _ and /), not {_shown(bad[0])}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"parameter cameras names a camera twice: {_shown(list(names))}")
+    if len(names) > MAX_CAMERAS:
+        raise ValueError(f"parameter cameras has {len(names)} names (at most {MAX_CAMERAS})")
+    return names or ("",)
 
 
 def _shown(value) -> str:
@@ -204,6 +226,13 @@ class Pipeline:
     dtype: torch.dtype
     categories: tuple[str, ...]  # the default task's vocabulary, () = wait for a command
     load_seconds: float
+    params: dict = field(default_factory=dict)  # the checked parameters it was built from
+
+    def new_processor(self) -> StreamProcessor:
+        """A StreamProcessor for another stream (camera): a session of its own (temporal state,
+        tracker ids, command) over the same loaded model, set up as the first one."""
+        session = self.processor.session
+        return StreamProcessor(build_session(self.params, session.model, session.tokenizer), self.processor.params)
 
 
 def categories_from(param: list[str] | None, model_default: list[str] | None) -> tuple[str, ...]:
@@ -243,7 +272,7 @@ def build_pipeline(params: dict, session: SegmentationSession | None = None) -> 
                                                       categories=categories,
                                                       limits=CommandLimits.from_params(params)))
     return Pipeline(processor, str(params["model_path"]) or f"embedded:{DEFAULT_MODEL_NAME}", device, dtype,
-                    categories, time.monotonic() - started)
+                    categories, time.monotonic() - started, params)
 
 
 def release_memory(device: str) -> None:

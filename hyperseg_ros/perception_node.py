@@ -6,8 +6,10 @@ Topics, QoS, parameters and services follow shared/design/interface.md. It is a 
 `configure` loads the model (hyperseg_ros.parameters.build_pipeline), `activate` subscribes to
 images and starts publishing, `deactivate` stops that and keeps the model, `cleanup` frees it.
 With `autostart` (the default) it goes to active by itself. Callbacks only decode headers,
-validate commands and hand frames to a `LatestFrameSlot`; one worker thread runs the model, so
-subscriptions, services and diagnostics stay responsive during inference.
+validate commands and hand frames to their camera's latest-frame slot (`cameras.CameraSet`); one
+worker thread runs the model, so subscriptions, services and diagnostics stay responsive during
+inference. With the `cameras` parameter each named camera gets its own prefixed topics and stream
+state over the one model; without it the node serves one camera on its own topics.
 """
 from __future__ import annotations
 
@@ -29,8 +31,10 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
+from hyperseg_ros.camera_ports import CameraPorts
+from hyperseg_ros.cameras import Camera, CameraSet, CameraStats
 from hyperseg_ros.command import Command, CommandError
-from hyperseg_ros.diagnostics import ImageInput, diagnostic_array
+from hyperseg_ros.diagnostics import diagnostic_array, diagnostic_status
 from hyperseg_ros.image_codec import (
     ImageError,
     check_compressed,
@@ -48,6 +52,7 @@ from hyperseg_ros.parameters import (
     START_UP_PARAMETERS,
     Pipeline,
     build_pipeline,
+    camera_names,
     check_value,
     dropped_overrides,
     release_memory,
@@ -55,14 +60,7 @@ from hyperseg_ros.parameters import (
     use_threads,
 )
 from hyperseg_ros.qos import RELIABLE_10, image_qos
-from hyperseg_ros.stream import (
-    DROP_ERROR,
-    DROP_NO_COMMAND,
-    DROP_SHUTDOWN,
-    Frame,
-    LatestFrameSlot,
-    StreamStats,
-)
+from hyperseg_ros.stream import DROP_ERROR, DROP_NO_COMMAND, DROP_SHUTDOWN, Frame, StreamStats
 from hyperseg_ros.throttle import PerKindThrottle, printable
 
 NODE_NAME = "hyperseg_perception"
@@ -72,6 +70,11 @@ SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FA
 
 def _stamp_ns(header) -> int:
     return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
+
+
+def _of(camera: Camera | None) -> str:
+    """Words for log lines about a named camera (' of camera front'); none for the node's own topics."""
+    return f" of camera {camera.name}" if camera is not None and camera.name else ""
 
 
 class PerceptionNode(LifecycleNode):
@@ -101,17 +104,14 @@ class PerceptionNode(LifecycleNode):
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.pipeline: Pipeline | None = None  # set while configured (inactive or active)
         self.params: dict = {}  # the parameter values read at configure
-        self.stats = StreamStats()
-        self._image_subs: list = []  # the image subscription, while active
-        self._command_subs: list = []  # while configured
-        self.reset_srv = self.seg_pub = self.overlay_pub = None
+        self.stats = StreamStats()  # the node's totals (with `cameras`, each camera counts its own too)
+        self.cameras: CameraSet | None = None  # while configured
+        self._ports: dict[str, CameraPorts] = {}  # camera name -> its ROS ends, while configured
+        self._command_subs: list = []  # the node's own command subscriptions, while configured
+        self.reset_srv = None
         self._worker: threading.Thread | None = None
-        self.slot: LatestFrameSlot | None = None
         self._stop = threading.Event()
         self._throttle = PerKindThrottle(WARN_PERIOD_S)  # warnings and per-frame notes, per kind
-        self._image_at: float | None = None  # monotonic time of the last image received
-        self._matched_at: float | None = None  # when an image publisher was first matched
-        self._silence_warned = False
         self._command_seq: dict[bytes, int] = {}  # publisher gid -> last command sequence number seen
         self._same_name_warned = False
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -145,34 +145,59 @@ class PerceptionNode(LifecycleNode):
         except Exception as err:  # noqa: BLE001 - a bad parameter or model fails the transition, not the node
             self._say("error", f"configure failed: {type(err).__name__}: {err}")
             return FAILURE
-        self.pipeline, self.params = pipeline, p
-        pipeline.processor.on_rejected = self._on_prompt_rejected
+        self.pipeline, self.params, self.cameras = pipeline, p, self._camera_set(pipeline)
         self._say("info", f"model {pipeline.model_name} on {pipeline.device} ({pipeline.dtype}) loaded in "
                           f"{pipeline.load_seconds:.1f} s")
         # publishers and services first: a client that sees our subscriptions can use everything
-        self.seg_pub = self.create_lifecycle_publisher(Segmentation, "segmentation", RELIABLE_10)
-        self.overlay_pub = (self.create_lifecycle_publisher(Image, "segmentation/overlay", 1)
-                            if p["publish_overlay"] else None)
-        self.reset_srv = self.create_service(Trigger, "~/reset", self._on_reset)
-        self._command_subs = [self.create_subscription(String, "command", self._on_text_command, RELIABLE_10),
-                              self.create_subscription(SegmentationCommand, "segmentation_command",
-                                                       self._on_command, RELIABLE_10)]
+        self._ports = {camera.name: self._create_ports(camera) for camera in self.cameras.cameras}
+        self.reset_srv = self.create_service(Trigger, "~/reset", self._reset_callback(None))  # every camera
+        self._command_subs = self._create_command_subs(None)
         return super().on_configure(state)
+
+    def _camera_set(self, pipeline: Pipeline) -> CameraSet:
+        """One stream per camera over the pipeline's model: the first uses the pipeline's processor."""
+        names = camera_names(pipeline.params["cameras"])
+        cameras = []
+        for name in names:
+            processor = pipeline.processor if not cameras else pipeline.new_processor()
+            camera = Camera(name, processor, CameraStats(self.stats) if name else self.stats)
+            processor.on_rejected = self._prompt_rejected_callback(name)
+            cameras.append(camera)
+        return CameraSet(cameras)
+
+    def _create_ports(self, camera: Camera) -> CameraPorts:
+        seg_pub = self.create_lifecycle_publisher(Segmentation, camera.topic("segmentation"), RELIABLE_10)
+        overlay_pub = (self.create_lifecycle_publisher(Image, camera.topic("segmentation/overlay"), 1)
+                       if self.params["publish_overlay"] else None)
+        ports = CameraPorts(camera, seg_pub, overlay_pub)
+        if camera.name:  # the unnamed camera answers the node's own commands and ~/reset
+            ports.services = [self.create_service(Trigger, f"~/{camera.name}/reset", self._reset_callback(camera.name))]
+            ports.command_subs = self._create_command_subs(camera)
+        return ports
+
+    def _create_command_subs(self, camera: Camera | None) -> list:
+        """`command` and `segmentation_command` of `camera`, or the node's own (None: every camera)."""
+        topic, name = (camera.topic, camera.name) if camera is not None else (str, None)
+        return [self.create_subscription(String, topic("command"),
+                                         lambda msg, info: self._on_text_command(msg, info, self._camera(name)),
+                                         RELIABLE_10),
+                self.create_subscription(SegmentationCommand, topic("segmentation_command"),
+                                         lambda msg, info: self._on_command(msg, info, self._camera(name)), RELIABLE_10)]
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         p = self.params
-        self._image_at = self._matched_at = None  # silence is counted from now, not across the inactive time
-        self._silence_warned = False
-        self.slot, self._stop = LatestFrameSlot(self.stats, max_frame_age_ms=p["max_frame_age_ms"]), threading.Event()
-        self._worker = threading.Thread(target=self._inference_loop, args=(self.slot, self._stop),
+        self.cameras.open(max_frame_age_ms=p["max_frame_age_ms"])
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._inference_loop, args=(self.cameras, self._stop),
                                         name="hyperseg-inference", daemon=True)
         self._worker.start()
         result = super().on_activate(state)  # enables the lifecycle publishers before frames can arrive
         qos = image_qos(p["image_reliability"])
-        if p["compressed_input"]:
-            self._image_subs = [self.create_subscription(CompressedImage, "image/compressed", self._on_image, qos)]
-        else:
-            self._image_subs = [self.create_subscription(Image, "image", self._on_image, qos)]
+        msg_type, topic = (CompressedImage, "image/compressed") if p["compressed_input"] else (Image, "image")
+        for ports in self._ports.values():
+            ports.restart_silence()
+            ports.image_sub = self.create_subscription(msg_type, ports.camera.topic(topic),
+                                                       self._image_callback(ports.camera.name), qos)
         categories = self.pipeline.categories
         self._say("info", f"serving; default task: open_vocabulary {list(categories)}" if categories
                   else "serving; waiting for a command")
@@ -200,45 +225,62 @@ class PerceptionNode(LifecycleNode):
 
     def _stop_serving(self) -> None:
         """Unsubscribe from images, then let the worker finish (and publish) the frame in inference."""
-        for sub in self._image_subs:
-            self.destroy_subscription(sub)
-        self._image_subs = []
+        for ports in self._ports.values():
+            if ports.image_sub is not None:
+                self.destroy_subscription(ports.image_sub)
+            ports.image_sub = None
         self._stop.set()
-        if self.slot is not None:
-            self.slot.close()  # waiting frames are counted as dropped (shutdown)
+        if self.cameras is not None:
+            self.cameras.close()  # waiting frames are counted as dropped (shutdown)
         if self._worker is not None:
             self._worker.join(timeout=30)
-        self._worker = self.slot = None
+        self._worker = None
 
     def _release(self) -> None:
         """Destroy what configure created and free the model (host and device memory)."""
         if self.pipeline is None:
             return
+        for ports in self._ports.values():
+            for sub in ports.command_subs:
+                self.destroy_subscription(sub)
+            for srv in ports.services:
+                self.destroy_service(srv)
+            for pub in (ports.seg_pub, ports.overlay_pub):
+                if pub is not None:
+                    self.destroy_lifecycle_publisher(pub)
         for sub in self._command_subs:
             self.destroy_subscription(sub)
         self.destroy_service(self.reset_srv)
-        for pub in (self.seg_pub, self.overlay_pub):
-            if pub is not None:
-                self.destroy_lifecycle_publisher(pub)
         device = self.pipeline.device
-        self._command_subs, self.reset_srv, self.seg_pub, self.overlay_pub, self.pipeline = [], None, None, None, None
+        self._command_subs, self.reset_srv, self._ports, self.cameras, self.pipeline = [], None, {}, None, None
         release_memory(device)
         use_threads(0)  # num_threads is process-wide: the next configure starts from torch's own count
 
     # ---- callbacks (executor thread): cheap, never raise ----
-    def _on_image(self, msg) -> None:
-        self.stats.count_received()
-        self._image_at = time.monotonic()
+    # Closures bind a camera's name (rclpy tells a callback's arguments by its signature), not the
+    # camera: rclpy may keep a destroyed callback a while, and the camera holds the model.
+    def _camera(self, name: str | None) -> Camera | None:
+        return None if name is None else self.cameras[name]
+
+    def _image_callback(self, name: str):
+        return lambda msg: self._on_image(msg, self._ports[name])
+
+    def _reset_callback(self, name: str | None):
+        return lambda request, response: self._on_reset(request, response, self._camera(name))
+
+    def _prompt_rejected_callback(self, name: str):
+        return lambda cmd, err: self._on_prompt_rejected(cmd, err, self.cameras[name])
+
+    def _on_image(self, msg, ports: CameraPorts) -> None:
+        camera = ports.camera
+        camera.stats.count_received()
+        ports.image_at = time.monotonic()
         try:  # O(1) checks here, so a malformed frame never displaces a good one in the slot
             check_compressed(msg) if isinstance(msg, CompressedImage) else check_image(msg)
         except ImageError as err:
-            self._reject_image(err)
+            self._reject_image(err, camera)
             return
-        slot = self.slot
-        if slot is None:  # a message taken just before deactivation
-            self.stats.count_dropped(DROP_SHUTDOWN)
-            return
-        slot.put(Frame(payload=msg, stamp_ns=_stamp_ns(msg.header), frame_id=msg.header.frame_id))
+        self.cameras.put(camera, Frame(payload=msg, stamp_ns=_stamp_ns(msg.header), frame_id=msg.header.frame_id))
 
     def _log(self, kind: str, text: str, level: str = "warning") -> None:
         """One line per kind every WARN_PERIOD_S (rclpy throttles per call site, not per kind)."""
@@ -258,19 +300,23 @@ class PerceptionNode(LifecycleNode):
         else:
             logger.warning(text)
 
-    def _reject_image(self, err: ImageError) -> None:
-        self.stats.count_rejected(err.reason)
-        self._log(f"image_{err.reason}", f"image rejected ({err.reason}): {err}")
+    def _reject_image(self, err: ImageError, camera: Camera) -> None:
+        camera.stats.count_rejected(err.reason)
+        self._log(f"image_{err.reason}{_of(camera)}", f"image{_of(camera)} rejected ({err.reason}): {err}")
 
-    def _on_text_command(self, msg: String, info) -> None:
-        self._count_lost(info)
-        self._accept_command(lambda: command_from_string(msg.data, self.params["text_task"]))
+    def _on_text_command(self, msg: String, info, camera: Camera | None) -> None:
+        self._count_lost(info, camera)
+        self._accept_command(lambda: command_from_string(msg.data, self.params["text_task"]), camera)
 
-    def _on_command(self, msg: SegmentationCommand, info) -> None:
-        self._count_lost(info)
-        self._accept_command(lambda: command_from_msg(msg))
+    def _on_command(self, msg: SegmentationCommand, info, camera: Camera | None) -> None:
+        self._count_lost(info, camera)
+        self._accept_command(lambda: command_from_msg(msg), camera)
 
-    def _count_lost(self, info) -> None:
+    def _stats(self, camera: Camera | None) -> StreamStats:
+        """Where a command is counted: its camera's counters, or the node's for a command to every camera."""
+        return self.stats if camera is None else camera.stats
+
+    def _count_lost(self, info, camera: Camera | None) -> None:
         """Commands a publisher sent that never reached this callback (its queue or ours, depth 10,
         overwrote them in a burst): the gaps in its sequence numbers after the first one seen."""
         gid, seq = bytes(info["publisher_gid"]["data"]), info.get("publication_sequence_number")
@@ -278,43 +324,55 @@ class PerceptionNode(LifecycleNode):
             return
         last = self._command_seq.get(gid)
         if last is not None and seq > last + 1:
-            self.stats.count_commands_lost(seq - last - 1)
+            self._stats(camera).count_commands_lost(seq - last - 1)
             self._log("commands_lost", f"{seq - last - 1} command(s) lost before the node saw them (a burst "
                                        "overflowed the depth-10 queue)")
         self._command_seq[gid] = max(seq, last or 0)
 
-    def _accept_command(self, build) -> None:
+    def _accept_command(self, build, camera: Camera | None) -> None:
+        """A command for `camera`, or for every camera (None)."""
+        stats, where = self._stats(camera), _of(camera)
         try:
-            cmd = self.pipeline.processor.apply_command(build())
+            cmd = self.cameras.apply_command(build(), None if camera is None else [camera])
         except CommandError as err:
-            self.stats.count_command(rejected_reason=err.reason)
-            self._log(f"command_{err.reason}", f"command rejected ({err.reason}): {err}")
+            stats.count_command(rejected_reason=err.reason)
+            self._log(f"command_{err.reason}", f"command{where} rejected ({err.reason}): {err}")
             return
-        self.stats.count_command()
+        stats.count_command()
         what = cmd.text or ", ".join(cmd.categories) or f"{len(cmd.boxes)} boxes, {len(cmd.points)} points"
         idle = "" if self.lifecycle_state == "active" else " (inactive: answered once the node is activated)"
-        self._log("command_accepted", f"command {cmd.id!r}: {cmd.task} {what!r}{idle}", "info")
+        self._log("command_accepted", f"command {cmd.id!r}{where}: {cmd.task} {what!r}{idle}", "info")
 
-    def _on_prompt_rejected(self, cmd: Command, err: CommandError) -> None:
+    def _on_prompt_rejected(self, cmd: Command, err: CommandError, camera: Camera) -> None:
         """A visual prompt that does not fit the frame it applies to (inference worker)."""
-        self.stats.count_late_rejection(err.reason)
-        self._log(f"command_{err.reason}", f"command {cmd.id!r} rejected ({err.reason}) on the frame it applies to: {err}")
+        camera.stats.count_late_rejection(err.reason)
+        self._log(f"command_{err.reason}", f"command {cmd.id!r}{_of(camera)} rejected ({err.reason}) on the frame "
+                                           f"it applies to: {err}")
 
-    def _on_reset(self, request, response):
-        self.pipeline.processor.reset()
+    def _on_reset(self, request, response, camera: Camera | None):
+        """~/reset clears every camera; ~/<camera>/reset that camera only."""
+        if camera is None:
+            self.cameras.reset()
+        else:
+            camera.processor.reset()
         response.success = True
-        response.message = "temporal state and track ids cleared before the next frame"
+        response.message = f"temporal state and track ids{_of(camera)} cleared before the next frame"
         return response
 
     def _publish_diagnostics(self) -> None:
+        """The node's status (every camera's frames together), then one per named camera."""
         self._warn_same_name()
         pipeline = self.pipeline
         device, model = (pipeline.device, pipeline.model_name) if pipeline is not None else ("", "")
+        common = dict(hardware_id=device, model=model, device=device, lifecycle_state=self.lifecycle_state)
+        name, silence_s = self.get_fully_qualified_name(), float(self.params.get("image_silence_warn_s", 0.0))
+        inputs = {c: ports.image_input(silence_s, lambda text: self._say("warning", text))
+                  for c, ports in self._ports.items()}
+        cameras = [diagnostic_status(ports.camera.stats.snapshot(), f"{name}: camera {c}", image_input=inputs[c],
+                                     **common) for c, ports in self._ports.items() if c]
         self.diag_pub.publish(diagnostic_array(self.get_clock().now().to_msg(), self.stats.snapshot(),
-                                               name=f"{self.get_fully_qualified_name()}: segmentation",
-                                               hardware_id=device, model=model, device=device,
-                                               lifecycle_state=self.lifecycle_state,
-                                               image_input=self._image_input()))
+                                               name=f"{name}: segmentation", image_input=inputs.get(""),
+                                               cameras=cameras, **common))
 
     def _warn_same_name(self) -> None:
         """Once per episode: another node with this node's full name (both would answer everything)."""
@@ -325,61 +383,42 @@ class PerceptionNode(LifecycleNode):
                                  "frame and command; give each its own name or namespace")
         self._same_name_warned = twins
 
-    def _image_input(self) -> ImageInput | None:
-        """Matched image publishers and how long none of them delivered an image; warns once per
-        silence. A publisher whose images never arrive (QoS or transport) is otherwise invisible."""
-        subs = self._image_subs
-        if not subs:
-            return None
-        publishers, now = subs[0].get_publisher_count(), time.monotonic()
-        if publishers == 0:
-            self._matched_at, self._silence_warned = None, False
-            return ImageInput(0, 0.0, False)
-        if self._matched_at is None:
-            self._matched_at = now
-        since = now - max(self._image_at or 0.0, self._matched_at)
-        silent = since >= float(self.params["image_silence_warn_s"])
-        if silent and not self._silence_warned:
-            self._say("warning", f"{publishers} image publisher(s) matched on {subs[0].topic_name} but no image "
-                                 f"for {since:.0f} s: check the publisher's QoS and Fast DDS profile (README)")
-        self._silence_warned = silent
-        return ImageInput(publishers, since, silent)
-
     # ---- inference worker (runs while active) ----
-    def _inference_loop(self, slot: LatestFrameSlot, stop: threading.Event) -> None:
-        processor = self.pipeline.processor
+    def _inference_loop(self, cameras: CameraSet, stop: threading.Event) -> None:
         while not stop.is_set():
-            frame = slot.take(timeout_s=0.2, stamp_ns=processor.pending_prompt_stamp())
-            if frame is not None:
-                self._process(processor, frame)
+            taken = cameras.take(timeout_s=0.2)  # the cameras with a frame waiting, in turn
+            if taken is not None:
+                self._process(*taken)
 
-    def _process(self, processor, frame: Frame) -> None:
-        msg = frame.payload
+    def _process(self, camera: Camera, frame: Frame) -> None:
+        msg, stats, ports = frame.payload, camera.stats, self._ports[camera.name]
         try:
             rgb = compressed_to_rgb(msg) if isinstance(msg, CompressedImage) else image_to_rgb(msg)
-            output = processor.process(rgb, frame.stamp_ns, frame.frame_id)
+            output = camera.processor.process(rgb, frame.stamp_ns, frame.frame_id)
             if output is None:
-                self.stats.count_dropped(DROP_NO_COMMAND)
+                stats.count_dropped(DROP_NO_COMMAND)
                 return
             if output.reset_reason:  # per kind: a stream that changes every frame would log every frame
-                self._log(f"reset_{output.reset_reason}", f"temporal state cleared: {output.reset_reason}", "info")
+                self._log(f"reset_{output.reset_reason}{_of(camera)}",
+                          f"temporal state{_of(camera)} cleared: {output.reset_reason}", "info")
             seg = segmentation_message(msg.header, output, rgb.shape[0], rgb.shape[1], latency_ms=0.0)
             seg.latency_ms = (time.monotonic_ns() - frame.received_ns) / 1e6
-            self.seg_pub.publish(seg)
-            self.stats.count_processed(seg.latency_ms)
+            ports.seg_pub.publish(seg)
+            stats.count_processed(seg.latency_ms)
         except ImageError as err:  # e.g. a corrupt jpeg: only found when decoding
-            self._reject_image(err)
+            self._reject_image(err, camera)
             return
         except Exception as err:  # noqa: BLE001 - one bad frame must not stop the stream
             if not self.context.ok():  # the process is ending under us: not the frame's fault
-                self.stats.count_dropped(DROP_SHUTDOWN)
+                stats.count_dropped(DROP_SHUTDOWN)
                 return
-            self.stats.count_dropped(DROP_ERROR)
-            self._log("frame_error", f"frame dropped: {type(err).__name__}: {err}", "error")
+            stats.count_dropped(DROP_ERROR)
+            self._log("frame_error", f"frame{_of(camera)} dropped: {type(err).__name__}: {err}", "error")
             return
-        if self.overlay_pub is not None and self.overlay_pub.get_subscription_count() > 0:
+        overlay_pub = ports.overlay_pub
+        if overlay_pub is not None and overlay_pub.get_subscription_count() > 0:
             try:  # only rendered for a viewer: it costs ~10 ms at VGA
-                self.overlay_pub.publish(rgb_to_image(render_overlay(rgb, output.result.instances), header=msg.header))
+                overlay_pub.publish(rgb_to_image(render_overlay(rgb, output.result.instances), header=msg.header))
             except Exception as err:  # noqa: BLE001
                 if self.context.ok():
                     self._log("overlay_error", f"overlay failed: {err}", "error")

@@ -78,15 +78,20 @@ class StreamProcessor:
         with self._lock:
             return self._pending or self.session.command
 
-    def apply_command(self, cmd: Command) -> Command:
-        """Validate `cmd` (boxes/points against the last frame's size, for an early answer), give it
-        an id if it has none, and make it the active command from the next frame on. Raises
-        CommandError. `process` checks boxes/points again against the frame they apply to."""
+    def check_command(self, cmd: Command) -> Command:
+        """`cmd` validated (boxes/points against the last frame's size, for an early answer) and
+        given an id if it has none; nothing is applied. Raises CommandError."""
         with self._lock:
             size = self._last[0] if self._last else None
         cmd = validate_command(cmd, size, self.params.limits)
-        if not cmd.id:
-            cmd = replace(cmd, id=uuid.uuid4().hex[:12])
+        return cmd if cmd.id else replace(cmd, id=uuid.uuid4().hex[:12])
+
+    def apply_command(self, cmd: Command, checked: bool = False) -> Command:
+        """Make `cmd` the active command from the next frame on, after `check_command` (skipped when
+        `checked`: the caller did it). Raises CommandError. `process` checks boxes/points again
+        against the frame they apply to."""
+        if not checked:
+            cmd = self.check_command(cmd)
         with self._lock:
             self._pending = cmd
         return cmd
@@ -264,13 +269,15 @@ class LatestFrameSlot:
     CAPACITY = 8  # frames kept while the worker is busy: enough to find a visual prompt's frame
 
     def __init__(self, stats: StreamStats, max_frame_age_ms: float = 500.0, capacity: int = CAPACITY,
-                 clock: Callable[[], int] = time.monotonic_ns):
+                 clock: Callable[[], int] = time.monotonic_ns, condition: threading.Condition | None = None):
+        """condition: shared by several slots, so that one worker waits for a frame from any of them
+        (cameras.CameraSet); its lock must be reentrant (threading.Condition's default)."""
         self._stats = stats
         self._max_age_ns = int(max_frame_age_ms * 1e6)
         self._clock = clock
         self._frames: deque[Frame] = deque()
         self._capacity = capacity
-        self._cond = threading.Condition()
+        self._cond = condition or threading.Condition()
         self._closed = False
 
     def put(self, frame: Frame) -> None:

@@ -4,18 +4,21 @@ Examples:
   ros2 launch hyperseg_ros perception.launch.py namespace:=robot image_topic:=/camera/image_raw
   ros2 launch hyperseg_ros perception.launch.py image_topic:=/camera/image_raw compressed:=true
   ros2 launch hyperseg_ros perception.launch.py managed:=true      # configured + activated by launch
+  ros2 launch hyperseg_ros perception.launch.py namespace:=robot cameras:=front,wrist   # one model, two cameras
   ros2 launch --show-args hyperseg_ros perception.launch.py        # every argument, default, meaning
 
 The node is a lifecycle node (`hyperseg_perception`, in `namespace`). `managed` decides who drives
 its transitions: the node itself (false), this launch file through launch_ros lifecycle events
 (true), or a lifecycle manager such as nav2_lifecycle_manager (external).
 """
+import json
 import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler, SetEnvironmentVariable
 from launch.conditions import IfCondition
 from launch.events import matches_action
+from launch.substitution import Substitution
 from launch.substitutions import EnvironmentVariable, EqualsSubstitution, LaunchConfiguration
 from launch_ros.actions import LifecycleNode
 from launch_ros.event_handlers import OnStateTransition
@@ -34,6 +37,18 @@ def _require_params_file(context):
     path = LaunchConfiguration("params_file").perform(context)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"params_file {path!r} is not a file")
+
+
+class NameList(Substitution):
+    """A comma-separated launch argument as a YAML list of strings ("front,wrist" -> ["front", "wrist"]).
+    An empty one gives [], which leaves the params file's value in place."""
+
+    def __init__(self, text: Substitution):
+        super().__init__()
+        self.text = text
+
+    def perform(self, context) -> str:
+        return json.dumps([name.strip() for name in self.text.perform(context).split(",") if name.strip()])
 
 
 def generate_launch_description():
@@ -64,6 +79,11 @@ def generate_launch_description():
             "device", default_value="auto",
             description="auto | cpu | cuda | cuda:N (auto = cuda when torch sees a GPU)"),
         DeclareLaunchArgument(
+            "cameras", default_value="",
+            description="comma-separated camera names served by one model, each a topic prefix in the namespace "
+                        "(front,wrist: front/image, front/segmentation, wrist/image, ...); empty = the params "
+                        "file's `cameras` (none: one camera on image_topic)"),
+        DeclareLaunchArgument(
             "managed", default_value="false", choices=["false", "true", "external"],
             description="who drives the lifecycle: false = the node configures and activates itself; "
                         "true = it starts unconfigured and this launch file configures it, then activates it "
@@ -85,6 +105,7 @@ def generate_launch_description():
             "model_path": ParameterValue(arg("model_path"), value_type=str),
             "compressed_input": ParameterValue(arg("compressed"), value_type=bool),
             "autostart": ParameterValue(EqualsSubstitution(arg("managed"), "false"), value_type=bool),
+            "cameras": ParameterValue(NameList(arg("cameras")), value_type=list[str]),
         }],
         remappings=[("image", arg("image_topic")),
                     ("image/compressed", [arg("image_topic"), "/compressed"]),

@@ -194,7 +194,8 @@ def test_show_args_lists_every_argument_with_description_and_default(source_pref
     args = _show_args(env, "perception.launch.py")
     assert {name: default for name, (_, default) in args.items()} == {
         "namespace": "", "params_file": str(share / "config" / "perception.yaml"), "image_topic": "image",
-        "compressed": "false", "command_topic": "command", "model_path": "", "device": "auto", "managed": "false"}
+        "compressed": "false", "command_topic": "command", "model_path": "", "device": "auto", "managed": "false",
+        "cameras": ""}
     assert all(len(description) > 20 for description, _ in args.values()), args
     assert "['false', 'true', 'external']" in args["managed"][0]
     args = _show_args(env, "two_cameras.launch.py")
@@ -373,3 +374,34 @@ def test_two_cameras_two_namespaced_nodes_on_compressed_images(source_prefix, ro
         for client in clients.values():
             client.close()
         launch.stop_cleanly(nodes=2)
+
+
+def test_the_cameras_argument_serves_several_cameras_with_one_node(source_prefix, ros_env, model_dir, tmp_path):
+    env = _launch_env(ros_env, source_prefix)
+    launch = Launch(env, tmp_path / "launch.log", "perception.launch.py", namespace="robot", device="cpu",
+                    model_path=model_dir, cameras="front, wrist")
+    clients = {name: Client(namespace=f"/robot/{name}") for name in ("front", "wrist")}  # front/image, ...
+    try:
+        for name, client in clients.items():
+            client.spin_until(lambda c=client, n=name: c.image_pub.get_subscription_count() > 0
+                              and c.text_pub.get_subscription_count() > 0
+                              and c.node.count_publishers(f"/robot/{n}/segmentation") > 0,
+                              DISCOVERY_TIMEOUT_S, f"camera {name}'s topics", launch)
+        assert clients["front"].node.count_subscribers("/robot/image") == 0  # no camera on the node's own topics
+        # the wrist's own command; the front camera goes on with the default task
+        clients["wrist"].text_pub.publish(String(data="the blue square"))
+        for name, client in clients.items():
+            i, answer = _send_frames_until(client, launch, lambda _, a, n=name: n == "front" or a.text != "",
+                                           f"camera {name}'s answer", 0, lambda i, n=name: still_image(i, frame_id=n))
+            assert answer.header.frame_id == name
+            if name == "front":
+                assert answer.task == "open_vocabulary"
+                assert _best_iou(answer, _ground_truth()["the red circle"], label="circle") > 0.5, answer.instances
+            else:
+                assert answer.text == "the blue square" and answer.instances
+                assert _iou(answer.instances[0], answer, _ground_truth()["the blue square"]) > 0.5, answer.instances
+        assert "model " in launch.log() and launch.log().count("loaded in") == 1  # one model for both
+    finally:
+        for client in clients.values():
+            client.close()
+        launch.stop_cleanly()

@@ -4,7 +4,7 @@ E_Q = LLM outputs at the mask tokens through `seg_query_projector`. E_P = LLM ou
 over each prompt span (the sentence + [SEG]; each "name [SEG]"; each region token) through the
 task's projector. Global prompt aggregation averages the pooled E_P over the frames of a stream.
 With a mask-shape encoder (not in the release), each category also gets its own words' input
-embeddings, mean-pooled over its span and projected: the name side of the shape-name score
+embeddings (its span without the [SEG]), mean-pooled and projected: the name side of the shape-name score
 (mask_shape.py), which no other category's words or the image can blur.
 """
 from __future__ import annotations
@@ -27,17 +27,18 @@ class EntityRecognition(nn.Module):
         self.region_projector = nn.Linear(width, dim)
         self.class_word_projector = None
         if config.mask_shape_size:
-            self.class_word_projector = nn.Linear(width, dim)
-            # small and random, not zero: the shape vectors learn only from names that already differ
+            # no bias and no [SEG]: what every category shares would make all names point one way
+            self.class_word_projector = nn.Linear(width, dim, bias=False)
             nn.init.normal_(self.class_word_projector.weight, std=0.02)
-            nn.init.zeros_(self.class_word_projector.bias)
 
     def name_embeddings(self, words: torch.Tensor, tokens: TokenBatch) -> torch.Tensor | None:
-        """words: input embeddings [B, T, D_llm] -> [B, N, d] per category (None: not open vocabulary,
-        or no mask-shape encoder)."""
+        """words: input embeddings [B, T, D_llm] -> [B, N, d]: each category's own words (its span
+        without the closing [SEG]), pooled and projected (None: not open vocabulary, or no mask-shape encoder)."""
         if self.class_word_projector is None or tokens.task != "open_vocabulary":
             return None
-        return self.class_word_projector(self.pool_prompts(words, tokens))
+        index = tokens.prompt_index
+        closing = index != torch.cat([index[:, 1:], torch.full_like(index[:, :1], -1)], dim=1)  # a span's [SEG]
+        return self.class_word_projector(_pool(words, index.masked_fill(closing, -1), tokens.num_prompts))
 
     def query_embeddings(self, hidden: torch.Tensor, tokens: TokenBatch) -> torch.Tensor:
         """hidden: [B, T, D_llm] -> E_Q [B, Q, d]."""
@@ -47,10 +48,7 @@ class EntityRecognition(nn.Module):
     @staticmethod
     def pool_prompts(hidden: torch.Tensor, tokens: TokenBatch) -> torch.Tensor:
         """Mean of hidden [B, T, D_llm] over each prompt span -> [B, N, D_llm] (zeros for absent prompts)."""
-        prompts = torch.arange(tokens.num_prompts, device=hidden.device)
-        member = (tokens.prompt_index.unsqueeze(-1) == prompts).to(hidden.dtype)  # [B, T, N]
-        count = member.sum(dim=1).clamp(min=1).unsqueeze(-1)  # [B, N, 1]
-        return member.transpose(1, 2) @ hidden / count
+        return _pool(hidden, tokens.prompt_index, tokens.num_prompts)
 
     def prompt_embeddings(self, pooled: torch.Tensor, task: str) -> torch.Tensor:
         """pooled: [B, N, D_llm] -> E_P [B, N, d] through the projector of `task`."""
@@ -70,3 +68,9 @@ def aggregate_prompts(pooled: torch.Tensor, history: tuple[torch.Tensor, int] | 
         return pooled
     total, count = history
     return (total + pooled) / (count + 1)
+
+
+def _pool(hidden: torch.Tensor, index: torch.Tensor, count: int) -> torch.Tensor:
+    """Mean of hidden [B, T, D] over the positions of each index 0..count-1 ([B, T], -1 = none) -> [B, count, D]."""
+    member = (index.unsqueeze(-1) == torch.arange(count, device=hidden.device)).to(hidden.dtype)  # [B, T, N]
+    return member.transpose(1, 2) @ hidden / member.sum(dim=1).clamp(min=1).unsqueeze(-1)

@@ -103,11 +103,9 @@ class SegmentationPredictor(nn.Module):
         last = len(decoded.queries) - 1
         for index, (queries, mask_logits) in enumerate(zip(decoded.queries, decoded.mask_logits)):
             boxes = self.heads.boxes(queries)
-            # earlier rounds' prompt scores serve only the training losses: inference skips their shapes
-            shape = None
-            if self.mask_shape is not None and (self.training or index == last):
+            shape = None  # training reads it on every round and task (the shape-name loss); inference only to name
+            if self.mask_shape is not None and (self.training or (index == last and name_embeddings is not None)):
                 shape = self.mask_shape(mask_logits, pixels)
-                queries = queries + shape
             class_logits = None if class_embeddings is None else self.heads.class_logits(queries, class_embeddings, class_mask)
             if class_logits is not None and shape is not None and name_embeddings is not None:
                 class_logits = class_logits + torch.einsum("bqd,bnd->bqn", shape, name_embeddings)

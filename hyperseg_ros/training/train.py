@@ -37,7 +37,7 @@ from hyperseg_ros.model.config import HyperSegConfig
 from hyperseg_ros.model.hyperseg import HyperSeg
 from hyperseg_ros.model.loading import WEIGHTS_INDEX, check_directory, load_lacking
 from hyperseg_ros.model.segmentation_predictor import PredictorOutput
-from hyperseg_ros.model.tokenizer import build_word_tokenizer, seg_token_id
+from hyperseg_ros.model.tokenizer import build_word_tokenizer
 from hyperseg_ros.training.dataset import clip_batches, image_batch
 from hyperseg_ros.training.losses import LossWeights, reid_loss, segmentation_loss, shape_name_loss
 from hyperseg_ros.training.shared_passes import shared_image_passes
@@ -140,9 +140,8 @@ def learning_rate(step: int, progress: float, peak: float, warmup: int = 200) ->
 
 
 def shape_name_ids(tokenizer) -> list[torch.Tensor]:
-    """Token ids of each world shape name as an open-vocabulary category span holds them ("name [SEG]")."""
-    seg = seg_token_id(tokenizer)
-    return [torch.tensor(tokenizer(name, add_special_tokens=False).input_ids + [seg]) for name in SHAPES]
+    """Token ids of each world shape name, as entity_recognition.name_embeddings pools a category's words."""
+    return [torch.tensor(tokenizer(name, add_special_tokens=False).input_ids) for name in SHAPES]
 
 
 def train_step(model: HyperSeg, kind: str, frames: list, weights: LossWeights, device,

@@ -129,3 +129,24 @@ def test_training_starts_a_module_the_start_model_lacks_from_its_constructor(tin
     for name in fresh:
         assert torch.equal(state[name], built[name]), name
     assert set(state) == set(old.state_dict()) | fresh
+
+
+def test_a_category_name_is_its_own_words_only(tiny):
+    """The name side of the shape-name score pools a category's words, not its [SEG] (which every
+    category shares) and not another category's words, in any list order."""
+    from hyperseg_ros.command import Command
+    from hyperseg_ros.model.multimodal_sequence import build_token_batch
+
+    _, tokenizer = tiny
+    torch.manual_seed(0)
+    model = HyperSeg(HyperSegConfig.from_size("tiny", mask_shape_size=8, vocab_size=len(tokenizer))).eval()
+    words = model.llm.get_input_embeddings()
+    for categories in (("star", "green square"), ("green square", "star")):
+        tokens = build_token_batch(tokenizer, model.config, [Command(task="open_vocabulary", categories=categories)])
+        names = model.entity_recognition.name_embeddings(words(tokens.input_ids), tokens)[0]
+        for name, got in zip(categories, names):
+            ids = torch.tensor(tokenizer(name, add_special_tokens=False).input_ids)
+            want = model.entity_recognition.class_word_projector(words(ids).mean(0))
+            assert torch.allclose(got, want, atol=1e-6), name
+    refer = build_token_batch(tokenizer, model.config, [Command(task="referring", text="the red circle")])
+    assert model.entity_recognition.name_embeddings(words(refer.input_ids), refer) is None

@@ -15,7 +15,7 @@ from hyperseg_ros.speech.pipeline import wav_chunks
 pytest.importorskip("pocketsphinx")
 spoken = pytest.importorskip("hyperseg_ros.speech.spoken")
 if not spoken.have_espeak():
-    pytest.skip("espeak-ng is not installed (scripts/setup.sh tries to install it with apt-get; it needs root)", allow_module_level=True)
+    pytest.skip("espeak-ng is not installed (scripts/setup.sh tries to install it; apt-get needs root)", allow_module_level=True)
 
 SENTENCE = "pick up the red circle"  # the red disc of live_node.scene
 

@@ -4,7 +4,7 @@ Not in the release (whose 3b config leaves it off: `mask_shape_size` 0). The emb
 side does not see shapes: linear probes of an object's shape on its decoder query, or on any Swin or
 pixel-decoder level averaged under its mask, sit at chance, while its colour reads at 0.91
 (scripts/diagnose_shapes.py). A flat-coloured star and hexagon differ only in their outline, and the
-decoder already says where each object is. So a square window is cut around each query's mask (the
+decoder already says where each object is. So a square window is cut around each query's box (the
 object centred, its aspect kept, its scale removed) from two sources: the mask's probability (detached:
 naming must not bend the mask) and the pyramid input's pixels, which hold the outline at 4x the mask's
 resolution (a small object is 3-6 mask cells wide). A small CNN reads the `size` x `size` window. Its
@@ -26,26 +26,16 @@ from torch import nn
 MARGIN = 1.2  # the window's side over the mask's longer side: the outline never touches the border
 
 
-def window_grid(mask_logits: torch.Tensor, size: int) -> torch.Tensor:
-    """mask_logits [B,Q,h,w] -> grid_sample coordinates [B,Q,size,size,2] of a square window around each
-    mask's pixels (the whole map for an empty mask). The coordinates are those of any map aligned with
-    the masks (the padded pyramid input, of which the masks are stride 4)."""
-    _, _, h, w = mask_logits.shape
-    inside = mask_logits > 0
-    rows, cols = inside.any(-1), inside.any(-2)  # [B,Q,h], [B,Q,w]
-    empty = ~rows.any(-1)
-
-    def edges(hit: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
-        first = hit.float().argmax(-1).float().masked_fill(empty, 0.0)
-        last = (length - hit.flip(-1).float().argmax(-1)).float().masked_fill(empty, float(length))
-        return first, last
-
-    (y0, y1), (x0, x1) = edges(rows, h), edges(cols, w)
-    cy, cx = (y0 + y1) / 2, (x0 + x1) / 2
-    half = torch.maximum(y1 - y0, x1 - x0) * MARGIN / 2
-    steps = (torch.arange(size, device=mask_logits.device, dtype=torch.float32) + 0.5) / size * 2 - 1  # cell centres
-    xs = (cx[..., None] + half[..., None] * steps) / w * 2 - 1  # [B,Q,S] in grid_sample's [-1, 1]
-    ys = (cy[..., None] + half[..., None] * steps) / h * 2 - 1
+def window_grid(boxes: torch.Tensor, size: int) -> torch.Tensor:
+    """boxes [B,Q,4] (cx, cy, w, h) in [0, 1] of the padded input (the box head's) -> grid_sample
+    coordinates [B,Q,size,size,2] of a square window around each box, in any map aligned with that
+    input (the pyramid pixels, the stride-4 masks). The box, not the mask's extent: a query's mask
+    often has faint blobs on other objects, which would make the window span the scene."""
+    cx, cy, w, h = boxes.float().unbind(-1)
+    half = torch.maximum(w, h).clamp(min=1e-3) * MARGIN  # in [-1, 1] units: half of a side of 2 * max(w, h)
+    steps = (torch.arange(size, device=boxes.device, dtype=torch.float32) + 0.5) / size * 2 - 1  # cell centres
+    xs = (cx * 2 - 1)[..., None] + half[..., None] * steps  # [B,Q,S]
+    ys = (cy * 2 - 1)[..., None] + half[..., None] * steps
     return torch.stack(torch.broadcast_tensors(xs[..., None, :], ys[..., :, None]), dim=-1)
 
 
@@ -58,7 +48,7 @@ def sample_windows(maps: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
 
 
 class MaskShapeEncoder(nn.Module):
-    """mask logits [B,Q,h,w] and pyramid pixels [B,3,H,W] -> [B,Q,D] shape vectors (near zero at first)."""
+    """mask logits [B,Q,h,w], pyramid pixels [B,3,H,W] and boxes [B,Q,4] -> [B,Q,D] shape vectors (near zero at first)."""
 
     def __init__(self, hidden_dim: int, size: int = 16, channels: int = 32):
         super().__init__()
@@ -75,10 +65,10 @@ class MaskShapeEncoder(nn.Module):
         nn.init.normal_(self.proj[-1].weight, std=0.01)
         nn.init.zeros_(self.proj[-1].bias)
 
-    def forward(self, mask_logits: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
+    def forward(self, mask_logits: torch.Tensor, pixels: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
         batch, queries = mask_logits.shape[:2]
         mask_logits = mask_logits.detach()
-        grid = window_grid(mask_logits, self.size)
+        grid = window_grid(boxes.detach(), self.size)
         own_mask = sample_windows(mask_logits.float().sigmoid().flatten(0, 1)[:, None], grid.flatten(0, 1)[:, None])
         windows = torch.cat([own_mask.reshape(batch, queries, 1, self.size, self.size),
                              sample_windows(pixels, grid)], dim=2)

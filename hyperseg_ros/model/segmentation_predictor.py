@@ -99,16 +99,24 @@ class SegmentationPredictor(nn.Module):
             raise ValueError("this model's mask-shape encoder reads the pyramid input: pass pixels")
         decoder_input = self.pixel_decoder(features)
         decoded = self.mask_decoder(decoder_input.multi_scale_features, decoder_input.mask_features, query_features)
+        centred_names = None
+        if name_embeddings is not None:
+            # only what tells the listed names apart: a direction they share would shift every category's
+            # score alike, and the score loss would teach it that (all names parallel), not the names
+            real = class_mask[..., None].to(name_embeddings.dtype) if class_mask is not None else torch.ones_like(
+                name_embeddings[..., :1])
+            mean = (name_embeddings * real).sum(1, keepdim=True) / real.sum(1, keepdim=True).clamp(min=1)
+            centred_names = (name_embeddings - mean) * real
         rounds = []
         last = len(decoded.queries) - 1
         for index, (queries, mask_logits) in enumerate(zip(decoded.queries, decoded.mask_logits)):
             boxes = self.heads.boxes(queries)
             shape = None  # training reads it on every round and task (the shape-name loss); inference only to name
             if self.mask_shape is not None and (self.training or (index == last and name_embeddings is not None)):
-                shape = self.mask_shape(mask_logits, pixels)
+                shape = self.mask_shape(mask_logits, pixels, boxes)
             class_logits = None if class_embeddings is None else self.heads.class_logits(queries, class_embeddings, class_mask)
             if class_logits is not None and shape is not None and name_embeddings is not None:
-                class_logits = class_logits + torch.einsum("bqd,bnd->bqn", shape, name_embeddings)
+                class_logits = class_logits + torch.einsum("bqd,bnd->bqn", shape, centred_names)
             rounds.append(
                 PredictorOutput(
                     mask_logits=mask_logits,

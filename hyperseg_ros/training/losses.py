@@ -197,12 +197,12 @@ def shape_name_loss(shape_embeddings: torch.Tensor, targets: list[Target], match
                     names: torch.Tensor) -> torch.Tensor:
     """shape_embeddings [B,Q,D] of one round; names [S,D]: the shape names' word embeddings (projected as
     open vocabulary projects a category) -> mean cross-entropy of each matched object's shape, over
-    cosines (directions are what tell the names apart; their scale is the open-vocabulary loss's to set)."""
+    cosines with the names centred (as the predictor centres a list's names: only their differences count)."""
     logits, labels = [], []
     for b, (q, t) in enumerate(matches):
         if len(q) and targets[b].shapes is not None:
             vectors = F.normalize(shape_embeddings[b, q.to(shape_embeddings.device)], dim=-1)
-            logits.append(SHAPE_TEMPERATURE * vectors @ F.normalize(names, dim=-1).T)
+            logits.append(SHAPE_TEMPERATURE * vectors @ F.normalize(names - names.mean(0), dim=-1).T)
             labels.append(targets[b].shapes[t.to(targets[b].shapes.device)])
     if not logits:
         return shape_embeddings.sum() * 0.0

@@ -116,7 +116,9 @@ class SegmentationPredictor(nn.Module):
                 shape = self.mask_shape(mask_logits, pixels, boxes)
             class_logits = None if class_embeddings is None else self.heads.class_logits(queries, class_embeddings, class_mask)
             if class_logits is not None and shape is not None and name_embeddings is not None:
-                class_logits = class_logits + torch.einsum("bqd,bnd->bqn", shape, centred_names)
+                # the shape vectors learn shapes from the shape-name loss only (detached here): the score loss,
+                # given them, teaches them whatever lifts scores, which is not the object's outline
+                class_logits = class_logits + torch.einsum("bqd,bnd->bqn", shape.detach(), centred_names)
             rounds.append(
                 PredictorOutput(
                     mask_logits=mask_logits,

@@ -4,9 +4,9 @@ Not in the release (whose 3b config leaves it off: `mask_shape_size` 0). The emb
 side does not see shapes: linear probes of an object's shape on its decoder query, or on any Swin or
 pixel-decoder level averaged under its mask, sit at chance, while its colour reads at 0.91
 (scripts/diagnose_shapes.py). A flat-coloured star and hexagon differ only in their outline, and the
-decoder already says where each object is. So a square window is cut around each query's box (the
-object centred, its aspect kept, its scale removed) from two sources: the mask's probability (detached:
-naming must not bend the mask) and the pyramid input's pixels, which hold the outline at 4x the mask's
+decoder already says where each object is. So a square window is cut around each query's mask (its
+centroid, the box head's size: the object centred, its aspect kept, its scale removed) from two sources:
+the mask's probability (detached: naming must not bend the mask) and the pyramid input's pixels, which hold the outline at 4x the mask's
 resolution (a small object is 3-6 mask cells wide). A small CNN reads the `size` x `size` window. Its
 output is scored directly against each open-vocabulary category's own words (entity_recognition.py):
 a dot product that neither the language model nor CLASS_proj stands in, since the LLM's pooled
@@ -26,13 +26,21 @@ from torch import nn
 MARGIN = 1.2  # the window's side over the mask's longer side: the outline never touches the border
 
 
-def window_grid(boxes: torch.Tensor, size: int) -> torch.Tensor:
-    """boxes [B,Q,4] (cx, cy, w, h) in [0, 1] of the padded input (the box head's) -> grid_sample
-    coordinates [B,Q,size,size,2] of a square window around each box, in any map aligned with that
-    input (the pyramid pixels, the stride-4 masks). The box, not the mask's extent: a query's mask
-    often has faint blobs on other objects, which would make the window span the scene."""
-    cx, cy, w, h = boxes.float().unbind(-1)
-    half = torch.maximum(w, h).clamp(min=1e-3) * MARGIN  # in [-1, 1] units: half of a side of 2 * max(w, h)
+def window_grid(mask_logits: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
+    """mask_logits [B,Q,h,w] and boxes [B,Q,4] (cx, cy, w, h) in [0, 1] of the padded input (the box
+    head's) -> grid_sample coordinates [B,Q,size,size,2] of a square window around each object, in any
+    map aligned with that input (the pyramid pixels, the stride-4 masks). Its centre is the mask's
+    centroid weighted by probability^4: a query's mask often has faint blobs on other objects (its
+    extent would span the scene), and the box head places every box near the image's centre (it has
+    learnt sizes, not places). Its side is the box's longer side."""
+    h, w = mask_logits.shape[-2:]
+    weight = mask_logits.float().sigmoid().pow(4)
+    mass = weight.sum((-2, -1)).clamp(min=1e-6)
+    xs_cells = (torch.arange(w, device=mask_logits.device, dtype=torch.float32) + 0.5) / w
+    ys_cells = (torch.arange(h, device=mask_logits.device, dtype=torch.float32) + 0.5) / h
+    cx = (weight.sum(-2) * xs_cells).sum(-1) / mass
+    cy = (weight.sum(-1) * ys_cells).sum(-1) / mass
+    half = torch.maximum(boxes[..., 2], boxes[..., 3]).float().clamp(min=1e-3) * MARGIN  # in [-1, 1] units
     steps = (torch.arange(size, device=boxes.device, dtype=torch.float32) + 0.5) / size * 2 - 1  # cell centres
     xs = (cx * 2 - 1)[..., None] + half[..., None] * steps  # [B,Q,S]
     ys = (cy * 2 - 1)[..., None] + half[..., None] * steps
@@ -68,7 +76,7 @@ class MaskShapeEncoder(nn.Module):
     def forward(self, mask_logits: torch.Tensor, pixels: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
         batch, queries = mask_logits.shape[:2]
         mask_logits = mask_logits.detach()
-        grid = window_grid(boxes.detach(), self.size)
+        grid = window_grid(mask_logits, boxes.detach(), self.size)
         own_mask = sample_windows(mask_logits.float().sigmoid().flatten(0, 1)[:, None], grid.flatten(0, 1)[:, None])
         windows = torch.cat([own_mask.reshape(batch, queries, 1, self.size, self.size),
                              sample_windows(pixels, grid)], dim=2)

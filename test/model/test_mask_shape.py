@@ -21,7 +21,7 @@ def disc_logits(h, w, cy, cx, r):
 
 def own_windows(logits: torch.Tensor, size: int) -> torch.Tensor:
     """[Q,h,w] -> each mask's probability in the window of its own box [Q,S,S]."""
-    grid = window_grid(boxes_of((logits > 0).float())[None], size)[0]
+    grid = window_grid(logits[None], boxes_of((logits > 0).float())[None], size)[0]
     return sample_windows(logits.sigmoid()[:, None], grid[:, None])[:, 0, 0]
 
 
@@ -36,11 +36,16 @@ def test_a_window_removes_place_and_scale_but_keeps_the_outline():
     assert w[2, 8, 8] > 0.99 and w[2, 0, 0] < 0.01  # centred, with a margin around it
 
 
-def test_a_window_is_the_box_widened_to_a_square():
-    grid = window_grid(torch.tensor([[[0.25, 0.75, 0.2, 0.1]]]), 2)[0, 0]  # [S,S,(x,y)]
+def test_a_window_is_centred_on_the_mask_and_as_wide_as_the_box():
+    """Centre: the mask's confident part (a faint blob elsewhere barely moves it); side: the box's longer
+    side (the box head's place is not used: it has learnt sizes, not places)."""
+    logits = torch.full((1, 1, 16, 16), -6.0)
+    logits[0, 0, 2:6, 2:6] = 6.0  # the object, centre (0.25, 0.25)
+    logits[0, 0, 12:16, 12:16] = -0.5  # a faint blob far away
+    grid = window_grid(logits, torch.tensor([[[0.5, 0.5, 0.2, 0.1]]]), 2)[0, 0]  # [S,S,(x,y)]
     half = 0.2 * 1.2 / 2  # half of the two cells' span, in [-1, 1] units
-    assert torch.allclose(grid[0, 0], torch.tensor([-0.5 - half, 0.5 - half]))
-    assert torch.allclose(grid[1, 1], torch.tensor([-0.5 + half, 0.5 + half]))
+    assert torch.allclose(grid[0, 0], torch.tensor([-0.5 - half, -0.5 - half]), atol=0.05)  # < half a mask cell
+    assert torch.allclose(grid[1, 1], torch.tensor([-0.5 + half, -0.5 + half]), atol=0.05)
 
 
 def test_pixels_are_read_where_the_mask_is():
@@ -51,7 +56,7 @@ def test_pixels_are_read_where_the_mask_is():
     pixels = torch.zeros(1, 3, 64, 64)
     pixels[0, 0, 8:24, 8:24] = 1.0  # red under the first mask
     pixels[0, 2, 40:56, 32:48] = 1.0  # blue under the second
-    windows = sample_windows(pixels, window_grid(boxes_of((logits[0] > 0).float())[None], 8))[0]  # [Q,3,S,S]
+    windows = sample_windows(pixels, window_grid(logits, boxes_of((logits[0] > 0).float())[None], 8))[0]  # [Q,3,S,S]
     assert windows[0, :, 4, 4].tolist() == pytest.approx([1.0, 0.0, 0.0], abs=1e-4)
     assert windows[1, :, 4, 4].tolist() == pytest.approx([0.0, 0.0, 1.0], abs=1e-4)
 

@@ -7,8 +7,8 @@ pixel-decoder level averaged under its mask, sit at chance, while its colour rea
 decoder already says where each object is. So a square window is cut around each query's mask (its
 centroid, the box head's size: the object centred, its aspect kept, its scale removed) from two sources:
 the mask's probability (detached: naming must not bend the mask) and the pyramid input's pixels,
-which hold the outline at 4x the mask's resolution (a small object is 3-6 mask cells wide). A small CNN reads the `size` x `size` window. Its
-output is scored directly against each open-vocabulary category's own words (entity_recognition.py):
+which hold the outline at 4x the mask's resolution (a small object is 3-6 mask cells wide). A small CNN
+reads the `size` x `size` window. Its output is scored directly against each open-vocabulary category's own words (entity_recognition.py):
 a dot product that neither the language model nor CLASS_proj stands in, since the LLM's pooled
 embeddings of the eight shape names are nearly parallel (cosine 0.97-1.00). It is not added to the
 query: there the frozen heads' gradients taught it a constant offset, not shapes (a GPU run of 1,228

@@ -1,20 +1,20 @@
 """Mask-shape encoder: what each query's own mask looks like, scored against each category's own words.
 
-Not in the release (whose 3b config leaves it off: `mask_shape_size` 0). The embedded model's image
-side does not see shapes: linear probes of an object's shape on its decoder query, or on any Swin or
-pixel-decoder level averaged under its mask, sit at chance, while its colour reads at 0.91
-(scripts/diagnose_shapes.py). A flat-coloured star and hexagon differ only in their outline, and the
-decoder already says where each object is. So a square window is cut around each query's mask (its
-centroid, the box head's size: the object centred, its aspect kept, its scale removed) from two sources:
-the mask's probability (detached: naming must not bend the mask) and the pyramid input's pixels,
-which hold the outline at 4x the mask's resolution (a small object is 3-6 mask cells wide). A small CNN
-reads the `size` x `size` window. Its output is scored directly against each open-vocabulary category's own words (entity_recognition.py):
-a dot product that neither the language model nor CLASS_proj stands in, since the LLM's pooled
-embeddings of the eight shape names are nearly parallel (cosine 0.97-1.00). It is not added to the
-query: there the frozen heads' gradients taught it a constant offset, not shapes (a GPU run of 1,228
-steps). Training also scores it against the eight shape names for every matched object
-(training/losses.py, shape_name_loss). Its last layer starts near zero, so a model that gains this
-module names almost as before until it is trained.
+Not in the release (whose 3b config leaves it off: `mask_shape_size` 0). The embedded model's image side
+does not see shapes: linear probes of an object's shape on its decoder query, or on any Swin or pixel-
+decoder level averaged under its mask, sit at chance, while its colour reads at 0.91
+(scripts/diagnose_shapes.py). A flat-coloured star and hexagon differ only in their outline, and the decoder
+already says where each object is. So a square window is cut around each query's mask (its centroid, the box
+head's size: the object centred, its aspect kept, its scale removed) from two sources: the mask's
+probability (detached: naming must not bend the mask) and the pyramid input's pixels, which hold the outline
+at 4x the mask's resolution (a small object is 3-6 mask cells wide). A small CNN reads the `size` x `size`
+window. Its output is scored directly against each open-vocabulary category's own words
+(entity_recognition.py): a dot product that neither the language model nor CLASS_proj stands in, since the
+LLM's pooled embeddings of the eight shape names are nearly parallel (cosine 0.97-1.00). It is not added to
+the query: there the frozen heads' gradients taught it a constant offset, not shapes (a GPU run of 1,228
+steps). Training also scores it against the eight shape names for every matched object (training/losses.py,
+shape_name_loss). Its last layer starts near zero, so a model that gains this module names almost as before
+until it is trained.
 """
 
 from __future__ import annotations

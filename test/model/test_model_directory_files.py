@@ -4,7 +4,6 @@ loop can block or misname a load, no malformed JSON escapes as a bare RecursionE
 and a config claiming a huge vocabulary is refused without allocating it."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,20 +14,6 @@ from hyperseg_ros.model import load_model
 from hyperseg_ros.model.loading import MAX_TEXT_BYTES, ModelFileError
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def saved(tiny, tmp_path_factory):
-    path = tmp_path_factory.mktemp("files") / "tiny"
-    model, tokenizer = tiny
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
-
-
-@pytest.fixture
-def model_copy(saved, tmp_path):
-    return shutil.copytree(saved, tmp_path / "model")
 
 
 def _replace(path: Path, make) -> None:

@@ -1,7 +1,6 @@
 """A model directory that cannot be served is an error naming the file (and key), found before
 anything is built: no random weights served, no 3B build from an empty config, no pickle read."""
 import json
-import shutil
 
 import pytest
 import torch
@@ -9,20 +8,6 @@ from safetensors.torch import load_file, save_file
 
 from hyperseg_ros.model import load_model
 from hyperseg_ros.model.hyperseg import HyperSeg
-
-
-@pytest.fixture(scope="module")
-def saved(tiny, tmp_path_factory):
-    path = tmp_path_factory.mktemp("strict") / "tiny"
-    model, tokenizer = tiny
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
-
-
-@pytest.fixture
-def model_copy(saved, tmp_path):
-    return shutil.copytree(saved, tmp_path / "model")
 
 
 @pytest.fixture

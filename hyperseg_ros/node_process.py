@@ -7,6 +7,7 @@ code 0 after the node is closed (then ROS); a failed start gives 1 with one erro
 from __future__ import annotations
 
 import signal
+import threading
 from collections.abc import Callable
 
 import rclpy
@@ -20,20 +21,23 @@ from hyperseg_ros.throttle import printable
 SPIN_TIMEOUT_S = 0.2  # how soon a signal is seen while idle (Python runs handlers between waits)
 
 
-def stop_on_signals() -> None:
+def stop_on_signals() -> threading.Event:
     """SIGINT and SIGTERM raise KeyboardInterrupt in the main thread, in every state, start-up
-    included (a second one is ignored while stopping). rclpy's own handlers are not installed:
-    they shut the context down at once, under a model still loading or a frame being published,
-    which then fails with a traceback or an ERROR; here the node is closed first, then ROS."""
-    stopping = []
+    included, until the returned event is set (the node is being closed: later signals are then
+    ignored). rclpy's own handlers are not installed: they shut the context down at once, under a
+    model still loading or a frame being published, which then fails with a traceback or an ERROR;
+    here the node is closed first, then ROS. Each signal raises again until closing has begun: a
+    KeyboardInterrupt swallowed by library code during start-up must not leave the node deaf (launch
+    follows SIGINT with SIGTERM)."""
+    closing = threading.Event()
 
     def stop(signum, frame):
-        if not stopping:
-            stopping.append(signum)
+        if not closing.is_set():
             raise KeyboardInterrupt
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    return closing
 
 
 def serve(make_node: Callable[[], object], name: str, args=None, waiting: str = "") -> int:
@@ -41,7 +45,7 @@ def serve(make_node: Callable[[], object], name: str, args=None, waiting: str = 
     The node has `start()` (configure + activate; False when that failed) and `close()`. A ValueError
     from `make_node` is a start-up parameter out of its range: one error line under `name`, code 1.
     `waiting` (formatted with the node's full name) is logged when autostart is off."""
-    stop_on_signals()
+    closing = stop_on_signals()
     use_shm_profile()  # before rclpy creates the DDS participant
     node, code = None, 0
     try:
@@ -65,6 +69,7 @@ def serve(make_node: Callable[[], object], name: str, args=None, waiting: str = 
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        closing.set()
         if node is not None:
             node.close()
             node.destroy_node()

@@ -56,7 +56,6 @@ def test_a_sentence_and_a_box_are_heard_and_answered(start_node, client, ros_env
     assert run.stdout.startswith("sent command box-1 (visual_prompt) on /robot/segmentation_command")
     answer = _printed_answer(client, run.stdout)
     assert answer[0].startswith("answer to box-1 (visual_prompt)") and len(answer) >= 2
-    assert "command 'box-1': visual_prompt" in node.log()  # the node logs what it accepted
 
 
 def test_with_no_node_it_fails_with_one_line_within_its_timeout(ros_env):

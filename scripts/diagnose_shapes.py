@@ -89,7 +89,8 @@ def collect(model, tokenizer, scenes: int) -> tuple[dict[str, list], list[int], 
             feats.setdefault("decoder_query", []).append(seen["query"][0, best].float().numpy())
             if "mask_shape" in seen:
                 feats.setdefault("mask-shape encoder alone", []).append(seen["mask_shape"][0, best].float().numpy())
-            named.append(int(seen["logits"][0, best].argmax()) == SHAPES.index(obj.shape))
+            # the predictor's final class logits: the heads' score plus the mask-shape veto, where there is one
+            named.append(int(out.predictions.class_logits[0, best].argmax()) == SHAPES.index(obj.shape))
             feats.setdefault("CLASS_proj(query)", []).append(heads.CLASS_proj(seen["query"][0, best]).float().numpy())
             for name, fmap in maps.items():
                 h, w = fmap.shape[-2:]

@@ -1,4 +1,4 @@
-"""Mask-shape encoder: what each query's own mask looks like, scored against each category's own words.
+"""Mask-shape encoder: what each query's own mask looks like, and how well each category's words fit it.
 
 Not in the release (whose 3b config leaves it off: `mask_shape_size` 0). The embedded model's image side
 does not see shapes: linear probes of an object's shape on its decoder query, or on any Swin or pixel-
@@ -6,15 +6,19 @@ decoder level averaged under its mask, sit at chance, while its colour reads at 
 (scripts/diagnose_shapes.py). A flat-coloured star and hexagon differ only in their outline, and the decoder
 already says where each object is. So a square window is cut around each query's mask (its centroid, the box
 head's size: the object centred, its aspect kept, its scale removed) from two sources: the mask's
-probability (detached: naming must not bend the mask) and the pyramid input's pixels, which hold the outline
-at 4x the mask's resolution (a small object is 3-6 mask cells wide). A small CNN reads the `size` x `size`
-window. Its output is scored directly against each open-vocabulary category's own words
-(entity_recognition.py): a dot product that neither the language model nor CLASS_proj stands in, since the
-LLM's pooled embeddings of the eight shape names are nearly parallel (cosine 0.97-1.00). It is not added to
-the query: there the frozen heads' gradients taught it a constant offset, not shapes (a GPU run of 1,228
-steps). Training also scores it against the eight shape names for every matched object (training/losses.py,
-shape_name_loss). Its last layer starts near zero, so a model that gains this module names almost as before
-until it is trained.
+probability and the pyramid input's pixels, which hold the outline at 4x the mask's resolution (a small
+object is 3-6 mask cells wide). A small CNN reads the `size` x `size` window into a vector.
+
+`membership` scores that vector against each open-vocabulary category's own words
+(entity_recognition.class_word_projector): a logit that the object is what the name says (its shape, its
+colour, or both). The predictor adds its log-sigmoid to the category's class logit: a veto, near 0 where the
+words fit the object and strongly negative where they do not, so it decides which name, never lifts a score,
+and needs no other name in the list (a one-name list is judged too).
+
+It learns from windows of the true masks (training/train_mask_shape.py), not from the decoder's own masks
+during training: those are poor for most matched queries early on, and on such windows the encoder learnt
+nothing (CPU and GPU runs: the uniform answer, or a constant offset). Its `bias` starts high and its last
+layer near zero, so a model gaining this module answers almost as before until it is trained.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 
 MARGIN = 1.2  # the window's side over the mask's longer side: the outline never touches the border
+TRUE_MASK_LOGIT = 6.0  # a true mask's inside as a logit: the confidence of a well-found object's mask
+START_BIAS = 5.0  # log-sigmoid(5) = -0.007: an untrained module's veto is nothing
 
 
 def window_grid(mask_logits: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
@@ -55,6 +61,11 @@ def sample_windows(maps: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     return out.reshape(batch, -1, queries, size, size).transpose(1, 2)
 
 
+def true_mask_logits(area: torch.Tensor) -> torch.Tensor:
+    """Training targets' stride-4 area fractions [..., h, w] -> logits as the decoder's masks carry them."""
+    return (area.float() * 2 - 1) * TRUE_MASK_LOGIT
+
+
 class MaskShapeEncoder(nn.Module):
     """mask logits [B,Q,h,w], pyramid pixels [B,3,H,W] and boxes [B,Q,4] -> [B,Q,D] shape vectors (near zero at first)."""
 
@@ -72,13 +83,18 @@ class MaskShapeEncoder(nn.Module):
         # this one learn from the first step (behind a zero layer they get no gradient at all)
         nn.init.normal_(self.proj[-1].weight, std=0.01)
         nn.init.zeros_(self.proj[-1].bias)
+        self.bias = nn.Parameter(torch.tensor(START_BIAS))
 
     def forward(self, mask_logits: torch.Tensor, pixels: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
         batch, queries = mask_logits.shape[:2]
-        mask_logits = mask_logits.detach()
         grid = window_grid(mask_logits, boxes.detach(), self.size)
         own_mask = sample_windows(mask_logits.float().sigmoid().flatten(0, 1)[:, None], grid.flatten(0, 1)[:, None])
         windows = torch.cat([own_mask.reshape(batch, queries, 1, self.size, self.size),
                              sample_windows(pixels, grid)], dim=2)
         codes = self.cnn(windows.reshape(batch * queries, 4, self.size, self.size).to(self.proj[-1].weight.dtype))
         return self.proj(codes).reshape(batch, queries, -1)
+
+    def membership(self, vectors: torch.Tensor, names: torch.Tensor) -> torch.Tensor:
+        """vectors [..., Q, D] and names [..., N, D] -> [..., Q, N] logits that each object is what each name says.
+        The names are unit vectors (only their direction says what they name); a vector's length is its confidence."""
+        return vectors @ F.normalize(names, dim=-1).transpose(-1, -2) + self.bias

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .mask_decoder import MaskDecoder
@@ -37,7 +38,6 @@ class PredictorOutput:
     boxes: torch.Tensor
     reid_embeddings: torch.Tensor | None
     aux: list[PredictorOutput] = field(default_factory=list)
-    shape_embeddings: torch.Tensor | None = None  # [B,Q,D] the mask-shape vectors (None without the encoder)
 
 
 class SegmentationPredictor(nn.Module):
@@ -99,26 +99,13 @@ class SegmentationPredictor(nn.Module):
             raise ValueError("this model's mask-shape encoder reads the pyramid input: pass pixels")
         decoder_input = self.pixel_decoder(features)
         decoded = self.mask_decoder(decoder_input.multi_scale_features, decoder_input.mask_features, query_features)
-        centred_names = None
-        if name_embeddings is not None:
-            # only what tells the listed names apart: a direction they share would shift every category's
-            # score alike, and the score loss would teach it that (all names parallel), not the names
-            real = class_mask[..., None].to(name_embeddings.dtype) if class_mask is not None else torch.ones_like(
-                name_embeddings[..., :1])
-            mean = (name_embeddings * real).sum(1, keepdim=True) / real.sum(1, keepdim=True).clamp(min=1)
-            centred_names = (name_embeddings - mean) * real
         rounds = []
         last = len(decoded.queries) - 1
         for index, (queries, mask_logits) in enumerate(zip(decoded.queries, decoded.mask_logits)):
             boxes = self.heads.boxes(queries)
-            shape = None  # training reads it on every round and task (the shape-name loss); inference only to name
-            if self.mask_shape is not None and (self.training or (index == last and name_embeddings is not None)):
-                shape = self.mask_shape(mask_logits, pixels, boxes)
             class_logits = None if class_embeddings is None else self.heads.class_logits(queries, class_embeddings, class_mask)
-            if class_logits is not None and shape is not None and name_embeddings is not None:
-                # the shape vectors learn shapes from the shape-name loss only (detached here): the score loss,
-                # given them, teaches them whatever lifts scores, which is not the object's outline
-                class_logits = class_logits + torch.einsum("bqd,bnd->bqn", shape.detach(), centred_names)
+            if index == last and class_logits is not None and name_embeddings is not None and self.mask_shape is not None:
+                class_logits = class_logits + self._shape_veto(mask_logits, pixels, boxes, name_embeddings)
             rounds.append(
                 PredictorOutput(
                     mask_logits=mask_logits,
@@ -129,10 +116,18 @@ class SegmentationPredictor(nn.Module):
                     else self.heads.region_logits(queries, region_embeddings, region_mask),
                     boxes=boxes,
                     reid_embeddings=None,
-                    shape_embeddings=shape,
                 )
             )
         final = rounds[-1]
         final.reid_embeddings = self.heads.reid_embeddings(decoded.last_hidden_state)
         final.aux = rounds[:-1]
         return final
+
+    def _shape_veto(self, mask_logits: torch.Tensor, pixels: torch.Tensor, boxes: torch.Tensor,
+                    names: torch.Tensor) -> torch.Tensor:
+        """[B,Q,N] log-sigmoid of each query's mask-shape membership of each category (mask_shape.py): near 0
+        where the words fit the object, negative where they do not. Detached: the encoder learns from true
+        masks only (training/train_mask_shape.py); the score loss would teach it whatever lifts scores."""
+        with torch.no_grad():
+            vectors = self.mask_shape(mask_logits, pixels, boxes)
+            return F.logsigmoid(self.mask_shape.membership(vectors, names.to(vectors.dtype))).to(mask_logits.dtype)

@@ -22,10 +22,11 @@ from hyperseg_ros.model.multimodal_sequence import TokenBatch, build_token_batch
 from hyperseg_ros.model.preprocess import preprocess_image
 from hyperseg_ros.model.region_prompt import region_points
 from hyperseg_ros.world.commands import WorldCommand, sample_command
-from hyperseg_ros.world.scene import SHAPES, Scene, draw_scene, random_image_size
+from hyperseg_ros.world.scene import COLOURS, SHAPES, Scene, draw_scene, random_image_size
 from hyperseg_ros.world.splits import sample_rng
 from hyperseg_ros.world.video import draw_clip
 
+COLOUR_NAMES = tuple(COLOURS)
 VIDEO_WINDOW = 3  # consecutive frames per training clip: temporal latents and re-id across them
 STILL_CLIPS = 0.25  # share of clips that hold still (one frame repeated): carried latents must not change the answer
 
@@ -34,18 +35,19 @@ STILL_CLIPS = 0.25  # share of clips that hold still (one frame repeated): carri
 class Target:
     """Ground truth of one image for the predictor. masks: [M, h, w] float32 area fractions on the
     stride-4 grid; labels: [M] int64 prompt index; identities: [M] int64 object identities;
-    boxes: [M, 4] float32 (cx, cy, w, h) in [0, 1] of the padded input; shapes: [M] int64 index
-    into the world's SHAPES (None where unknown): what the shape-name loss teaches."""
+    boxes: [M, 4] float32 (cx, cy, w, h) in [0, 1] of the padded input; shapes, colours: [M] int64 index
+    into the world's SHAPES and COLOURS (None where unknown): what the mask-shape loss teaches."""
 
     masks: torch.Tensor
     labels: torch.Tensor
     identities: torch.Tensor
     boxes: torch.Tensor
     shapes: torch.Tensor | None = None
+    colours: torch.Tensor | None = None
 
     def to(self, device) -> Target:
         return Target(self.masks.to(device), self.labels.to(device), self.identities.to(device), self.boxes.to(device),
-                      None if self.shapes is None else self.shapes.to(device))
+                      *(None if t is None else t.to(device) for t in (self.shapes, self.colours)))
 
 
 @dataclass
@@ -117,9 +119,10 @@ def make_batch(frames: list[Scene], commands: list[WorldCommand], tokenizer: Pre
     for scene, wc, inp in zip(frames, commands, inputs):
         masks, labels, ids = instances(scene, wc)
         grid = stride4_target(masks, inp.valid_size, config)
-        shapes = {o.identity: SHAPES.index(o.shape) for o in scene.objects}
+        objects = {o.identity: o for o in scene.objects}
         targets.append(Target(grid, torch.tensor(labels, dtype=torch.long), torch.tensor(ids, dtype=torch.long),
-                              boxes_of(grid), torch.tensor([shapes[i] for i in ids], dtype=torch.long)))
+                              boxes_of(grid), torch.tensor([SHAPES.index(objects[i].shape) for i in ids], dtype=torch.long),
+                              torch.tensor([COLOUR_NAMES.index(objects[i].colour) for i in ids], dtype=torch.long)))
     region = None
     if commands[0].command.task == "visual_prompt":
         region = [region_points(wc.command.boxes, wc.command.points, (s.height, s.width), config)

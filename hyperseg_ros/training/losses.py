@@ -11,10 +11,7 @@ A prompt with exactly one answer (referring, reasoning, each region of a visual 
 a ranking loss: cross-entropy over the queries, so the right object must outscore the distractors
 that the other queries segment just as well (the sigmoid BCE alone pushes those down at 0.1).
 
-With a mask-shape encoder, every matched object's shape vector is also scored against the words of
-the world's eight shape names, as open vocabulary scores it, with cross-entropy over the eight: the
-world knows each object's shape in every task's batch, so the encoder learns shapes from all of them
-rather than only from open-vocabulary lists that happen to name shapes.
+A model with a mask-shape encoder adds its loss to every batch (weight `shape`): training/train_mask_shape.py.
 """
 from __future__ import annotations
 
@@ -191,22 +188,3 @@ def reid_loss(embed_a: torch.Tensor, embed_b: torch.Tensor, targets_a: list[Targ
     sims = torch.einsum("kqr,kr->kq", embed_b[image], embed_a[image, anchor])  # [K, Q]
     # the positive's own term is exp(0) = 1: the "1 +" of the formula
     return torch.logsumexp(sims - sims.gather(1, positive[:, None]), dim=1).mean()
-
-
-def shape_name_loss(shape_embeddings: torch.Tensor, targets: list[Target], matches: list[Match],
-                    names: torch.Tensor) -> torch.Tensor:
-    """shape_embeddings [B,Q,D] of one round; names [S,D]: the shape names' word embeddings (projected as
-    open vocabulary projects a category) -> mean cross-entropy of each matched object's shape, over
-    cosines with the names centred (as the predictor centres a list's names: only their differences count)."""
-    logits, labels = [], []
-    for b, (q, t) in enumerate(matches):
-        if len(q) and targets[b].shapes is not None:
-            vectors = F.normalize(shape_embeddings[b, q.to(shape_embeddings.device)], dim=-1)
-            logits.append(SHAPE_TEMPERATURE * vectors @ F.normalize(names - names.mean(0), dim=-1).T)
-            labels.append(targets[b].shapes[t.to(targets[b].shapes.device)])
-    if not logits:
-        return shape_embeddings.sum() * 0.0
-    return F.cross_entropy(torch.cat(logits).float(), torch.cat(labels).to(shape_embeddings.device))
-
-
-SHAPE_TEMPERATURE = 10.0  # cosine x 10: a shape's own name can win by a wide margin whatever the vectors' norms

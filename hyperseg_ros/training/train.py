@@ -39,9 +39,10 @@ from hyperseg_ros.model.loading import WEIGHTS_INDEX, check_directory, load_lack
 from hyperseg_ros.model.segmentation_predictor import PredictorOutput
 from hyperseg_ros.model.tokenizer import build_word_tokenizer
 from hyperseg_ros.training.dataset import clip_batches, image_batch
-from hyperseg_ros.training.losses import LossWeights, reid_loss, segmentation_loss, shape_name_loss
+from hyperseg_ros.training.losses import LossWeights, reid_loss, segmentation_loss
 from hyperseg_ros.training.shared_passes import shared_image_passes
 from hyperseg_ros.training.throughput import ThroughputMeter
+from hyperseg_ros.training.train_mask_shape import mask_shape_loss, name_ids, name_vectors, world_names
 from hyperseg_ros.world.scene import SHAPES
 from hyperseg_ros.world.vocabulary import world_words
 
@@ -139,26 +140,14 @@ def learning_rate(step: int, progress: float, peak: float, warmup: int = 200) ->
     return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
-def shape_name_ids(tokenizer) -> list[torch.Tensor]:
-    """Token ids of each world shape name, as entity_recognition.name_embeddings pools a category's words."""
-    return [torch.tensor(tokenizer(name, add_special_tokens=False).input_ids) for name in SHAPES]
-
-
 def train_step(model: HyperSeg, kind: str, frames: list, weights: LossWeights, device,
                commands_per_scene: int = 1, amp: torch.dtype | None = None,
                shape_names: list[torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
     """Forward + losses of one item (no backward). Clips carry latents and region tokens.
     amp: autocast dtype of the forward pass (None = off); the losses are computed in float32.
-    shape_names: shape_name_ids(tokenizer), for the shape-name loss of a model with a mask-shape encoder."""
+    shape_names: name_ids(tokenizer, world_names()), for the mask-shape loss of a model with a mask-shape encoder."""
     with shared_image_passes(model, commands_per_scene):
         return _frame_losses(model, kind, frames, weights, torch.device(device), amp, shape_names)
-
-
-def _shape_name_embeddings(model: HyperSeg, shape_names: list[torch.Tensor], device) -> torch.Tensor:
-    """[S, d]: each shape name's words pooled and projected as entity_recognition does for a category."""
-    words = model.llm.get_input_embeddings()
-    pooled = torch.stack([words(ids.to(device)).mean(0) for ids in shape_names])
-    return model.entity_recognition.class_word_projector(pooled).float()
 
 
 def _float32(pred: PredictorOutput) -> PredictorOutput:
@@ -186,10 +175,9 @@ def _frame_losses(model: HyperSeg, kind: str, frames: list, weights: LossWeights
         if amp is not None:
             out = dataclasses.replace(out, predictions=_float32(out.predictions))
         losses, matches = segmentation_loss(out.predictions, task, batch.targets, weights)
-        shapes = out.predictions.shape_embeddings
-        if shape_names is not None and shapes is not None and model.entity_recognition.class_word_projector is not None:
-            names = _shape_name_embeddings(model, shape_names, device)
-            losses["shape"] = weights.shape * shape_name_loss(shapes.float(), batch.targets, matches, names)
+        if shape_names is not None and model.predictor.mask_shape is not None:
+            names = name_vectors(model, shape_names, device)
+            losses["shape"] = weights.shape * mask_shape_loss(model, batch, out.predictions, matches, names)[0]
         if previous is not None:
             embed, targets, prev_matches = previous
             losses["reid"] = weights.reid * reid_loss(embed, out.predictions.reid_embeddings, targets, batch.targets,
@@ -359,7 +347,7 @@ def main(argv: list[str] | None = None) -> dict:
         state = load_checkpoint(ckpt, model, optimizer, device)
         print(f"resumed at step {state['step']} from {ckpt}")
     weights = LossWeights()
-    shape_names = shape_name_ids(tokenizer) if config.mask_shape_size else None
+    shape_names = name_ids(tokenizer, world_names()) if config.mask_shape_size else None
     data = WorldBatches(tokenizer, config, args.batch_size, args.seed, args.commands_per_scene, schedule)
     start_step = state["step"]
     loader = torch.utils.data.DataLoader(data, batch_size=None, sampler=range(start_step, args.steps),

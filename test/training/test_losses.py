@@ -119,22 +119,3 @@ def test_a_batch_costs_what_its_images_cost_alone():
     total = sum(len(t.labels) for t in targets)
     for key in batch:  # each image's loss is normalised by its own count alone, by the batch's count together
         assert torch.isclose(batch[key] * total, sum(a[key] * n for a, n in zip(alone, counts)), atol=1e-4), key
-
-
-def test_shape_name_loss_reads_each_matched_objects_own_shape():
-    """Objects 0 and 1 are shapes 2 and 5; query 3 holds object 0, query 1 object 1. Shape vectors that
-    point at those names cost little; the same vectors on the swapped queries cost much; an image
-    without shapes or matches costs nothing."""
-    from hyperseg_ros.training.losses import shape_name_loss
-
-    names = torch.eye(8, 16) * 5
-    target = Target(_masks(), torch.tensor([0, 0]), torch.tensor([1, 2]), boxes_of(_masks()), torch.tensor([2, 5]))
-    vectors = torch.zeros(1, 4, 16)
-    vectors[0, 3, 2] = vectors[0, 1, 5] = 3.0
-    matches = [(torch.tensor([3, 1]), torch.tensor([0, 1]))]
-    right = shape_name_loss(vectors, [target], matches, names)
-    swapped = shape_name_loss(vectors, [target], [(torch.tensor([1, 3]), torch.tensor([0, 1]))], names)
-    assert right < 0.01 < 5 < swapped
-    no_shapes = Target(_masks(), torch.tensor([0, 0]), torch.tensor([1, 2]), boxes_of(_masks()))
-    assert shape_name_loss(vectors, [no_shapes], matches, names) == 0
-    assert shape_name_loss(vectors, [target], [(torch.tensor([], dtype=torch.long),) * 2], names) == 0

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .mask_decoder import MaskDecoder
-from .mask_shape import MaskShapeEncoder
+from .mask_shape import VETO_RELATIVE, MaskShapeEncoder
 from .output_heads import OutputHeads
 from .pixel_decoder import PixelDecoder
 
@@ -105,7 +105,7 @@ class SegmentationPredictor(nn.Module):
             boxes = self.heads.boxes(queries)
             class_logits = None if class_embeddings is None else self.heads.class_logits(queries, class_embeddings, class_mask)
             if index == last and class_logits is not None and name_embeddings is not None and self.mask_shape is not None:
-                class_logits = class_logits + self._shape_veto(mask_logits, pixels, boxes, name_embeddings)
+                class_logits = class_logits + self._shape_veto(mask_logits, pixels, boxes, name_embeddings, class_mask)
             rounds.append(
                 PredictorOutput(
                     mask_logits=mask_logits,
@@ -124,10 +124,12 @@ class SegmentationPredictor(nn.Module):
         return final
 
     def _shape_veto(self, mask_logits: torch.Tensor, pixels: torch.Tensor, boxes: torch.Tensor,
-                    names: torch.Tensor) -> torch.Tensor:
-        """[B,Q,N] log-sigmoid of each query's mask-shape membership of each category (mask_shape.py): near 0
-        where the words fit the object, negative where they do not. Detached: the encoder learns from true
-        masks only (training/train_mask_shape.py); the score loss would teach it whatever lifts scores."""
+                    names: torch.Tensor, class_mask: torch.Tensor | None) -> torch.Tensor:
+        """[B,Q,N] each query's mask-shape veto of each category (mask_shape.py): the log-sigmoid of its
+        membership, less VETO_RELATIVE times the best-fitting real category's. Detached: the encoder learns from
+        true masks only (training/train_mask_shape.py); the score loss would teach it whatever lifts scores."""
         with torch.no_grad():
             vectors = self.mask_shape(mask_logits, pixels, boxes)
-            return F.logsigmoid(self.mask_shape.membership(vectors, names.to(vectors.dtype))).to(mask_logits.dtype)
+            veto = F.logsigmoid(self.mask_shape.membership(vectors, names.to(vectors.dtype)))
+            real = veto if class_mask is None else veto.masked_fill(~class_mask[:, None, :], float("-inf"))
+            return (veto - VETO_RELATIVE * real.amax(-1, keepdim=True)).to(mask_logits.dtype)

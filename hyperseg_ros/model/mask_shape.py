@@ -12,8 +12,8 @@ object is 3-6 mask cells wide). A small CNN reads the `size` x `size` window int
 `membership` scores that vector against each open-vocabulary category's own words
 (entity_recognition.class_word_projector): a logit that the object is what the name says (its shape, its
 colour, or both). The predictor adds a veto to each category's class logit: the log-sigmoid of that
-membership, less (VETO_RELATIVE times) the best-fitting category's. It is 0 for the name that fits the object
-best and negative for names that fit it worse, so it decides which name and never lifts a score.
+membership, less (VETO_RELATIVE times) the best-fitting category's. It is near 0 for a name the encoder is sure
+fits, and lower for names that fit worse, so it decides which name and never lifts a score.
 
 It learns from windows of the true masks (training/train_mask_shape.py), not from the decoder's own masks
 during training: those are poor for most matched queries early on, and on such windows the encoder learnt

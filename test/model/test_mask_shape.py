@@ -165,16 +165,20 @@ def test_a_category_name_is_its_own_words_only(tiny):
 
 
 def test_the_veto_keeps_the_best_fitting_name_and_lowers_the_others():
-    """Names the encoder's vector points along fit; the best real one gets 0, the others less; a padded
-    category (pooled from nothing) is never the best."""
+    """Names the encoder's vector points along fit: near 0 for the best, far below for its opposite; every
+    veto is the log-sigmoid membership less VETO_RELATIVE of the best real category's (a padded category,
+    pooled from nothing, never counts as the best)."""
+    from hyperseg_ros.model.mask_shape import VETO_RELATIVE
+
     torch.manual_seed(0)
     predictor = HyperSeg(HyperSegConfig.from_size("tiny", mask_shape_size=8)).predictor.eval()
     torch.nn.init.normal_(predictor.mask_shape.proj[-1].weight, std=30.0)  # as if trained: long vectors
     torch.nn.init.zeros_(predictor.mask_shape.bias)
     logits, pixels, boxes = torch.randn(1, 2, 16, 16), torch.randn(1, 3, 64, 64), torch.rand(1, 2, 4) * 0.5 + 0.2
     with torch.no_grad():
-        vectors = predictor.mask_shape(logits, pixels, boxes)[0]  # [2, D]
-    names = torch.stack([vectors[0] * 1e3, -vectors[0] * 1e3, torch.zeros_like(vectors[0])])[None]  # fits, opposes, pad
+        vectors = predictor.mask_shape(logits, pixels, boxes)  # [1, 2, D]
+        names = torch.stack([vectors[0, 0] * 1e3, -vectors[0, 0] * 1e3, torch.zeros_like(vectors[0, 0])])[None]
+        member = torch.nn.functional.logsigmoid(predictor.mask_shape.membership(vectors, names))[0]
     veto = predictor._shape_veto(logits, pixels, boxes, names, torch.tensor([[True, True, False]]))[0]
-    assert veto[0, 0] == 0 and veto[0, 1] < -5  # query 0: the first name fits it, the second is its opposite
-    assert veto[:, :2].amax(-1).eq(0).all()  # every query's best real name keeps its score
+    assert torch.allclose(veto, member - VETO_RELATIVE * member[:, :2].amax(-1, keepdim=True), atol=1e-5)
+    assert veto[0, 0] > -0.01 and veto[0, 1] < -5  # query 0: the first name fits it, the second is its opposite

@@ -67,7 +67,8 @@ def name_vectors(model: HyperSeg, ids: list[torch.Tensor], device) -> torch.Tens
     words = model.llm.get_input_embeddings()
     with torch.no_grad():
         pooled = torch.stack([words(i.to(device)).mean(0) for i in ids]).float()
-    return model.entity_recognition.class_word_projector(pooled.to(model.entity_recognition.class_word_projector.weight.dtype)).float()
+    projector = model.entity_recognition.class_word_projector
+    return projector(pooled.to(projector.weight.dtype)).float()
 
 
 def membership_targets(shapes: torch.Tensor, colours: torch.Tensor) -> torch.Tensor:

@@ -56,7 +56,10 @@ FORGED = "x\n[ERROR] [1.0] [robot.x]: FORGED \x1b[2J\x1b]0;t\x07"  # within max_
 def test_caller_text_cannot_forge_log_lines_and_acceptance_is_throttled(start_node, client):
     node = start_node(diagnostics_period_s=0.2)
     client.wait_for_node(node)
+    # the forged id first and alone: acceptance lines are throttled, so of two commands that arrive together
+    # (on two topics, in either order) only the first is logged
     client.command_pub.publish(SegmentationCommand(id=FORGED, text="the red circle"))
+    client.diagnostics_where(node, lambda d: d["commands_received"] == "1", "the forged command")
     client.text_pub.publish(String(data="the red \x1b[31mcircle"))
     client.diagnostics_where(node, lambda d: d["commands_received"] == "2", "2 commands")
     log = node.log()

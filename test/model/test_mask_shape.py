@@ -182,3 +182,21 @@ def test_the_veto_keeps_the_best_fitting_name_and_lowers_the_others():
     veto = predictor._shape_veto(logits, pixels, boxes, names, torch.tensor([[True, True, False]]))[0]
     assert torch.allclose(veto, member - VETO_RELATIVE * member[:, :2].amax(-1, keepdim=True), atol=1e-5)
     assert veto[0, 0] > -0.01 and veto[0, 1] < -5  # query 0: the first name fits it, the second is its opposite
+
+
+def test_the_class_logits_carry_the_veto():
+    """The predictor's last round adds each query's veto to its class logits; a model whose veto is ignored
+    names by the heads alone."""
+    torch.manual_seed(0)
+    model = HyperSeg(HyperSegConfig.from_size("tiny", mask_shape_size=8)).eval()
+    torch.nn.init.normal_(model.predictor.mask_shape.proj[-1].weight, std=30.0)
+    torch.nn.init.zeros_(model.predictor.mask_shape.bias)
+    pixels = torch.randn(1, 3, 64, 64)
+    features = model.encode_pyramid(pixels)
+    queries, classes, names = torch.randn(1, 4, 16), torch.randn(1, 3, 16), torch.randn(1, 3, 16) * 10
+    with torch.no_grad():
+        bare = model.predictor(features, queries, class_embeddings=classes, pixels=pixels)
+        named = model.predictor(features, queries, class_embeddings=classes, pixels=pixels, name_embeddings=names)
+        veto = model.predictor._shape_veto(bare.mask_logits, pixels, bare.boxes, names, None)
+    assert veto.abs().max() > 0.3  # the veto says something here
+    assert torch.allclose(named.class_logits, bare.class_logits + veto, atol=1e-5)

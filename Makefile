@@ -6,7 +6,7 @@ TEST_TIMEOUT ?= 600
 PYTEST_TIMEOUT := $(shell $(PY) -c "import pytest_timeout" 2>/dev/null && echo --timeout=$(TEST_TIMEOUT))
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-unit test-ros test-reliability test-faults test-faults-all mutation bench train train-shapes eval lint clean
+.PHONY: setup demo test test-unit test-ros test-reliability test-faults test-faults-all mutation bench train train-shapes train-names eval lint clean
 
 setup:  ## .venv with pinned wheels, msg/ built and the package installed into it (idempotent)
 	bash scripts/setup.sh
@@ -51,6 +51,12 @@ train: setup  ## train the embedded default model on the procedural world
 SHAPES_OUT ?= out/shape-model
 train-shapes: setup  ## teach the default model the mask-shape encoder alone, into SHAPES_OUT (~15 min on 2 cores)
 	$(PY) -m hyperseg_ros.training.train_mask_shape --init-from models/hyperseg-world --out $(SHAPES_OUT)
+
+# after train-shapes: make train-names NAMES_FROM=out/shape-model (the scorer reads the encoder it is fitted on)
+NAMES_FROM ?= models/hyperseg-world
+NAMES_OUT ?= out/name-model
+train-names: setup  ## fit the open-vocabulary name scorer on NAMES_FROM's evidence, into NAMES_OUT (~8 min on 2 cores)
+	$(PY) -m hyperseg_ros.training.train_name_scorer --init-from $(NAMES_FROM) --out $(NAMES_OUT)
 
 # make eval SPLIT=val SAMPLES=10 CLIPS=2: a few minutes (defaults: all three splits, ~20 min on 2 cores)
 SPLIT   ?= all

@@ -89,8 +89,9 @@ def collect(model, tokenizer, scenes: int) -> tuple[dict[str, list], list[int], 
             feats.setdefault("decoder_query", []).append(seen["query"][0, best].float().numpy())
             if "mask_shape" in seen:
                 feats.setdefault("mask-shape encoder alone", []).append(seen["mask_shape"][0, best].float().numpy())
-            # the predictor's final class logits: the heads' score plus the mask-shape veto, where there is one
-            named.append(int(out.predictions.class_logits[0, best].argmax()) == SHAPES.index(obj.shape))
+            # what the answer reads: the name scorer's logits where the model has one, else the class head's
+            answer = out.predictions.name_logits if out.predictions.name_logits is not None else out.predictions.class_logits
+            named.append(int(answer[0, best].argmax()) == SHAPES.index(obj.shape))
             feats.setdefault("CLASS_proj(query)", []).append(heads.CLASS_proj(seen["query"][0, best]).float().numpy())
             for name, fmap in maps.items():
                 h, w = fmap.shape[-2:]

@@ -135,6 +135,8 @@ class HyperSegConfig(PretrainedConfig):
     predictor_config: dict | None = None
     # side of the window the mask-shape encoder reads (mask_shape.py, not in the release); 0 = none
     mask_shape_size: int = 0
+    # hidden width of the open-vocabulary name scorer (name_scorer.py, not in the release; needs the encoder); 0 = none
+    name_scorer_hidden: int = 0
     region_point_radius: int = 10  # px of the input image: a point prompt is a disc (release: 10)
     # Open-vocabulary categories a node answers before its first command: the world's shapes for
     # a model trained on the procedural world; None (a released checkpoint) = wait for a command.

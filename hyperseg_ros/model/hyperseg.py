@@ -88,6 +88,7 @@ class HyperSeg(PreTrainedModel):
         self.seg_query = nn.Parameter(torch.zeros(config.num_mask_tokens, config.llm_width))  # mask tokens
         self.entity_recognition = EntityRecognition(config)
         self.predictor = SegmentationPredictor(in_channels=config.pyramid_channels, mask_shape_size=config.mask_shape_size,
+                                               name_scorer_hidden=config.name_scorer_hidden,
                                                **config.predictor_config)
         self.post_init()
 

@@ -26,8 +26,9 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 WEIGHTS_INDEX = "model.safetensors.index.json"
 # missing: embedding_rows = the LLM vocabulary size; category_prompts = the release layout;
-# score_thresholds = 0.5 for every task; mask_shape_size = no mask-shape encoder (the release)
-OPTIONAL_FIELDS = ("embedding_rows", "category_prompts", "score_thresholds", "mask_shape_size")
+# score_thresholds = 0.5 for every task; mask_shape_size, name_scorer_hidden = no mask-shape encoder, no name
+# scorer (the release)
+OPTIONAL_FIELDS = ("embedding_rows", "category_prompts", "score_thresholds", "mask_shape_size", "name_scorer_hidden")
 MAX_SIZE_RATIO = 2  # config.json may ask for at most this many times the values the weights hold
 MAX_TEXT_BYTES = 64 * 2**20  # a JSON or text file of a model directory is read whole: Phi-2's tokenizer.json is 2 MB
 

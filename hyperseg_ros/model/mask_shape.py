@@ -11,14 +11,12 @@ object is 3-6 mask cells wide). A small CNN reads the `size` x `size` window int
 
 `membership` scores that vector against each open-vocabulary category's own words
 (entity_recognition.class_word_projector): a logit that the object is what the name says (its shape, its
-colour, or both). The predictor adds a veto to each category's class logit: the log-sigmoid of that
-membership, less (VETO_RELATIVE times) the best-fitting category's. It is near 0 for a name the encoder is sure
-fits, and lower for names that fit worse, so it decides which name and never lifts a score.
+colour, or both). The name scorer (name_scorer.py) weighs it against the class head's answer.
 
 It learns from windows of the true masks (training/train_mask_shape.py), not from the decoder's own masks
 during training: those are poor for most matched queries early on, and on such windows the encoder learnt
 nothing (CPU and GPU runs: the uniform answer, or a constant offset). Its `bias` starts high and its last
-layer near zero, so a model gaining this module answers almost as before until it is trained.
+layer near zero: an untrained module finds that every name fits.
 """
 
 from __future__ import annotations
@@ -29,13 +27,7 @@ from torch import nn
 
 MARGIN = 1.2  # the window's side over the mask's longer side: the outline never touches the border
 TRUE_MASK_LOGIT = 6.0  # a true mask's inside as a logit: the confidence of a well-found object's mask
-# The share of the best-fitting name's veto taken back from every name: at 1 the veto only says which name
-# (an object's best name keeps its score, a one-name list is not judged); at 0 it also lowers an object whose
-# best name the encoder doubts. On val (200 open-vocabulary images, the shipped encoder, threshold 0.4): at 1,
-# label accuracy 0.88, precision 0.62, recall 0.45; at 0.5, 0.91, 0.75, 0.37 (best F1 0.58 against 0.56;
-# the first encoder at 0 gave recall 0.29).
-VETO_RELATIVE = 0.5
-START_BIAS = 5.0  # log-sigmoid(5) = -0.007: an untrained module's veto is nothing
+START_BIAS = 5.0  # log-sigmoid(5) = -0.007: an untrained module finds every name fits
 
 
 def window_grid(mask_logits: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:

@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .mask_decoder import MaskDecoder
-from .mask_shape import VETO_RELATIVE, MaskShapeEncoder
+from .mask_shape import MaskShapeEncoder
+from .name_scorer import NameScorer, evidence
 from .output_heads import OutputHeads
 from .pixel_decoder import PixelDecoder
 
@@ -28,6 +28,8 @@ class PredictorOutput:
     region_logits:   [B,K,Q] float or None (visual prompts; padded regions are -inf).
     boxes:           [B,Q,4] float in [0,1], (cx, cy, w, h) relative to the padded input.
     reid_embeddings: [B,Q,R] float, instance embeddings for the tracker (None in ``aux`` rounds).
+    name_logits:     [B,Q,N] float or None: the name scorer's open-vocabulary logits (name_scorer.py; last
+                     round of a model that has one), which the answer reads instead of class_logits.
     aux:             earlier rounds (initial queries, then layers 1..L-1), oldest first.
     """
 
@@ -37,6 +39,7 @@ class PredictorOutput:
     region_logits: torch.Tensor | None
     boxes: torch.Tensor
     reid_embeddings: torch.Tensor | None
+    name_logits: torch.Tensor | None = None
     aux: list[PredictorOutput] = field(default_factory=list)
 
 
@@ -57,6 +60,7 @@ class SegmentationPredictor(nn.Module):
         num_points: int = 4,
         reid_dim: int = 256,
         mask_shape_size: int = 0,
+        name_scorer_hidden: int = 0,
     ):
         super().__init__()
         self.pixel_decoder = PixelDecoder(
@@ -77,6 +81,7 @@ class SegmentationPredictor(nn.Module):
         self.heads = OutputHeads(hidden_dim, reid_dim)
         # this package's addition (mask_shape.py); 0 = the release, which has none
         self.mask_shape = MaskShapeEncoder(hidden_dim, mask_shape_size) if mask_shape_size else None
+        self.name_scorer = NameScorer(name_scorer_hidden) if mask_shape_size and name_scorer_hidden else None
 
     def forward(
         self,
@@ -100,12 +105,9 @@ class SegmentationPredictor(nn.Module):
         decoder_input = self.pixel_decoder(features)
         decoded = self.mask_decoder(decoder_input.multi_scale_features, decoder_input.mask_features, query_features)
         rounds = []
-        last = len(decoded.queries) - 1
         for index, (queries, mask_logits) in enumerate(zip(decoded.queries, decoded.mask_logits)):
             boxes = self.heads.boxes(queries)
             class_logits = None if class_embeddings is None else self.heads.class_logits(queries, class_embeddings, class_mask)
-            if index == last and class_logits is not None and name_embeddings is not None and self.mask_shape is not None:
-                class_logits = class_logits + self._shape_veto(mask_logits, pixels, boxes, name_embeddings, class_mask)
             rounds.append(
                 PredictorOutput(
                     mask_logits=mask_logits,
@@ -120,16 +122,20 @@ class SegmentationPredictor(nn.Module):
             )
         final = rounds[-1]
         final.reid_embeddings = self.heads.reid_embeddings(decoded.last_hidden_state)
+        if final.class_logits is not None and name_embeddings is not None and self.name_scorer is not None:
+            final.name_logits = self._name_logits(final, pixels, name_embeddings, class_mask)
         final.aux = rounds[:-1]
         return final
 
-    def _shape_veto(self, mask_logits: torch.Tensor, pixels: torch.Tensor, boxes: torch.Tensor,
-                    names: torch.Tensor, class_mask: torch.Tensor | None) -> torch.Tensor:
-        """[B,Q,N] each query's mask-shape veto of each category (mask_shape.py): the log-sigmoid of its
-        membership, less VETO_RELATIVE times the best-fitting real category's. Detached: the encoder learns from
-        true masks only (training/train_mask_shape.py); the score loss would teach it whatever lifts scores."""
+    def _name_logits(self, final: PredictorOutput, pixels: torch.Tensor, names: torch.Tensor,
+                     class_mask: torch.Tensor | None) -> torch.Tensor:
+        """[B,Q,N] the name scorer's logits (name_scorer.py), padded categories -inf. Detached: the scorer is
+        fitted on the frozen model (training/train_name_scorer.py), and the encoder learns from true masks
+        only (training/train_mask_shape.py); a score loss would teach them whatever lifts scores."""
         with torch.no_grad():
-            vectors = self.mask_shape(mask_logits, pixels, boxes)
-            veto = F.logsigmoid(self.mask_shape.membership(vectors, names.to(vectors.dtype)))
-            real = veto if class_mask is None else veto.masked_fill(~class_mask[:, None, :], float("-inf"))
-            return (veto - VETO_RELATIVE * real.amax(-1, keepdim=True)).to(mask_logits.dtype)
+            vectors = self.mask_shape(final.mask_logits, pixels, final.boxes)
+            membership = self.mask_shape.membership(vectors, names.to(vectors.dtype))
+            logits = self.name_scorer(evidence(membership, final.class_logits, final.mask_logits, class_mask))
+            if class_mask is not None:
+                logits = logits.masked_fill(~class_mask[:, None, :], float("-inf"))
+            return logits.to(final.class_logits.dtype)

@@ -86,6 +86,10 @@ class TemporalState:
 # Defaults of the two rates, chosen on world clips (scripts/bench_two_rate.py, docs/MEASUREMENTS.md "Two rates").
 LLM_EVERY_N_FRAMES = 4
 LLM_RERUN_SCORE_THRESHOLD = 0.5
+# An open-vocabulary track stays published while its score is at least this share of the threshold; a new one
+# needs the threshold itself. Without it an object scoring near the threshold blinks (on `val` still streams,
+# answers of 0.23 on frame 1 fell to 0.17 on frame 5, after a language pass).
+TRACK_KEEP_SHARE = 0.5
 
 
 class SegmentationSession:
@@ -210,17 +214,22 @@ class SegmentationSession:
             return sorted(instances, key=lambda inst: -inst.score)
 
         # open vocabulary: each query takes its best category, then IDOL associates across frames
-        class_logits = predictions.class_logits[0]  # [Q, N] (+ background last, softmax_background)
-        if self.model.config.open_vocabulary_scoring == "softmax_background":
+        if predictions.name_logits is not None:  # the name scorer's, where the model has one (name_scorer.py)
+            best_logit, best_class = predictions.name_logits[0].max(dim=1)
+        elif self.model.config.open_vocabulary_scoring == "softmax_background":
+            class_logits = predictions.class_logits[0]  # [Q, N + 1]: background last
             probabilities = class_logits.float().softmax(dim=1)[:, :-1]  # background column dropped
             best_probability, best_class = probabilities.max(dim=1)
             best_logit = torch.logit(best_probability)  # postprocess scores with sigmoid(logit)
         else:
-            best_logit, best_class = class_logits.max(dim=1)
+            best_logit, best_class = predictions.class_logits[0].max(dim=1)
+        threshold = geometry["score_threshold"]
+        geometry["score_threshold"] = TRACK_KEEP_SHARE * threshold  # what may keep a track (not start one)
         found = postprocess(best_logit, mask_logits, max_instances=self.max_instances, **geometry)
         labels = best_class[found.indices]
         embeddings = predictions.reid_embeddings[0][found.indices]
-        ids = self.tracker.update(state.tracker, found.masks, found.scores, embeddings, labels, state.frame_index)
+        ids = self.tracker.update(state.tracker, found.masks, found.scores, embeddings, labels, state.frame_index,
+                                  start_at=threshold)
         classes = labels.tolist()
         instances = _to_instances(found, ids, [command.categories[c] for c in classes], classes)
         return [inst for inst in instances if inst.id >= 1]

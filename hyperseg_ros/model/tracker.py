@@ -77,10 +77,12 @@ class IdolTracker:
         embeddings: torch.Tensor,
         labels: torch.Tensor,
         frame_index: int,
+        start_at: float = 0.0,
     ) -> list[int]:
         """masks [N,H,W] bool, scores [N] float, embeddings [N,R] float, labels [N] int, frame_index
         (increasing) -> one id per detection, in input order: >= 1 a track, 0 dropped (duplicate,
-        backdrop or low score). Updates `memory` in place."""
+        backdrop or low score). A new track needs a score of at least start_at too (the answer's
+        threshold, where detections below it are passed in to keep their tracks). Updates `memory` in place."""
         n = scores.shape[0]
         ids = [0] * n
         order = torch.argsort(scores.float(), descending=True, stable=True).tolist()
@@ -109,7 +111,7 @@ class IdolTracker:
         else:
             start_score = self.init_score  # empty memory: first frame of a stream
         for i in kept:
-            if i not in assigned and scores[i] > start_score:
+            if i not in assigned and scores[i] > start_score and scores[i] >= start_at:
                 assigned[i] = memory.next_id
                 memory.next_id += 1
         # Unassigned detections keep id 0: backdrops, or duplicates (IoU >= nms_post with a better one).

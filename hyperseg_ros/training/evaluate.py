@@ -171,8 +171,9 @@ class Evaluation:
         return 0.5 if self.session is None else self.session.threshold(task)
 
     def published(self, instances: list[Instance], task: str) -> list[Instance]:
-        """What the session publishes of answers collected with every score (see `predict`): the
-        same instances, since a threshold only drops answers (the tracker starts tracks above 0.2)."""
+        """What the session publishes of one image's answers collected with every score (see `predict`): the
+        same instances, since a threshold only drops answers (on a stream's first frame every track is new, and a
+        new track needs the threshold; the tracker starts tracks above 0.2)."""
         threshold = self.threshold(task)
         return [inst for inst in instances if inst.score >= threshold]
 
@@ -269,8 +270,8 @@ class Evaluation:
         for i in tqdm(range(n), desc=f"{self.split} still {task}", leave=False):
             rng, scene = self._scene(f"still_{task}", i)
             wc = sample_command(rng, scene, task, no_match_rate=0.0)
-            results = self.predict([scene] * STILL_FRAMES, wc)
-            first, last = (self.published(results[k], task) for k in (0, -1))
+            results = self.predict([scene] * STILL_FRAMES, wc)  # at the session's threshold: what it publishes
+            first, last = results[0], results[-1]
             if first or last:
                 agree.append(same_answer(first, last))
         return agree

@@ -8,7 +8,9 @@ shards). The tokenizer never comes back (it is the one of the weights the run st
 models/hyperseg-world): it is copied from `--tokenizer-from`, after checking that it is the one the
 run used (sha256 in report.json). report.json goes along as device_report.json. The directory is
 then loaded with `load_model` (strictly: every weight present, none left over) and the run's
-training and evaluation numbers are printed. Judge the weights on the full val split
+training and evaluation numbers are printed. Training moves the evidence the open-vocabulary name scorer was
+fitted on: refit it first (`make train-names NAMES_FROM=<model dir> NAMES_OUT=<new dir>`, minutes on a CPU).
+Judge the weights on the full val split
 (`python -P -m hyperseg_ros.training.evaluate --model <model dir> --split val`, what `make eval`
 runs) and with `test/quality` (HYPERSEG_MODEL_PATH=<model dir>) before they replace the shipped model.
 """
@@ -128,8 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     model, tokenizer = load_model(args.dest)  # strict: a missing or surplus weight is an error
     params = sum(p.numel() for p in model.parameters())
     print(json.dumps({"model_dir": args.dest, "params_M": round(params / 1e6, 2), **_summary(run)}, indent=1))
-    print(f"loaded {args.dest}. Judge it: python -P -m hyperseg_ros.training.evaluate --model {args.dest} "
-          f"--split val; HYPERSEG_MODEL_PATH={args.dest} python -P -m pytest test/quality -q")
+    print(f"loaded {args.dest}. Refit its name scorer (make train-names NAMES_FROM={args.dest} NAMES_OUT=<dir>), then "
+          f"judge that: python -P -m hyperseg_ros.training.evaluate --model <dir> --split val; "
+          f"HYPERSEG_MODEL_PATH=<dir> python -P -m pytest test/quality -q")
     return 0
 
 

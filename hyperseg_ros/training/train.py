@@ -51,7 +51,7 @@ from hyperseg_ros.world.vocabulary import world_words
 # gets most steps; tracking learns quickly from the clips that remain.
 # Modules added to the architecture after the shipped weights were trained: --init-from leaves them
 # fresh, and they learn FRESH_LR_SCALE times faster than the pretrained rest.
-FRESH_MODULES = ("predictor.mask_shape.", "entity_recognition.class_word_projector.")
+FRESH_MODULES = ("predictor.mask_shape.", "entity_recognition.class_word_projector.", "predictor.name_scorer.")
 FRESH_LR_SCALE = 10.0
 SCHEDULE = {"referring": 0.22, "reasoning": 0.16, "open_vocabulary": 0.2, "visual_prompt": 0.12,
             "clip:open_vocabulary": 0.08, "clip:visual_prompt": 0.08, "clip:referring": 0.09, "clip:reasoning": 0.05}

@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> dict:
     for k, v in model.named_parameters():
         v.requires_grad_(k.startswith(trained))
     model.eval()  # the frozen parts as at inference
-    bias = model.predictor.mask_shape.bias  # starts at START_BIAS (no veto) and must travel several units
+    bias = model.predictor.mask_shape.bias  # starts at START_BIAS (every name fits) and must travel several units
     params = [v for k, v in model.named_parameters() if k.startswith(trained) and v is not bias]
     optimizer = torch.optim.AdamW([{"params": params, "scale": 1.0}, {"params": [bias], "scale": BIAS_LR_SCALE,
                                                                        "weight_decay": 0.0}], lr=args.lr, weight_decay=1e-4)

@@ -22,22 +22,26 @@ WINNERS = {0: 2, 1: 3, 2: 0, 3: 1}
 def _planted(real, scoring: str):
     """The real predictor output with planted class logits (query q: WINNERS[q] wins by a margin)
     and masks (query q: logit columns 4q..4q+2, rows 2..8 -> image columns 16q..16q+11, rows 8..35)."""
-    class_logits = torch.full_like(real.class_logits, -6.0)
+    planted = torch.full_like(real.class_logits, -6.0)
     for q, c in WINNERS.items():
-        class_logits[0, q, c] = 6.0
-        class_logits[0, q, (c + 1) % len(CATEGORIES)] = 2.0  # a runner-up, so the winner has to be picked
+        planted[0, q, c] = 6.0
+        planted[0, q, (c + 1) % len(CATEGORIES)] = 2.0  # a runner-up, so the winner has to be picked
     if scoring == "softmax_background":
-        class_logits[0, :, -1] = -6.0  # the background column
+        planted[0, :, -1] = -6.0  # the background column
     mask_logits = torch.full_like(real.mask_logits, -8.0)
     for q in WINNERS:
         mask_logits[0, q, 2:9, 4 * q:4 * q + 3] = 8.0
-    return dataclasses.replace(real, class_logits=class_logits, mask_logits=mask_logits)
+    if scoring == "name_scorer":  # the name scorer's logits decide; the class head's point at category 0
+        heads = torch.full_like(planted, -6.0)
+        heads[0, :, 0] = 6.0
+        return dataclasses.replace(real, class_logits=heads, name_logits=planted, mask_logits=mask_logits)
+    return dataclasses.replace(real, class_logits=planted, mask_logits=mask_logits)
 
 
-@pytest.mark.parametrize("scoring", ["sigmoid", "softmax_background"])
+@pytest.mark.parametrize("scoring", ["sigmoid", "softmax_background", "name_scorer"])
 def test_open_vocabulary_labels_each_instance_with_its_winning_category(tiny, monkeypatch, scoring):
     model, tokenizer = tiny
-    monkeypatch.setattr(model.config, "open_vocabulary_scoring", scoring)
+    monkeypatch.setattr(model.config, "open_vocabulary_scoring", "sigmoid" if scoring == "name_scorer" else scoring)
     real_segment = model.segment
     monkeypatch.setattr(model, "segment", lambda *a, **k: _planted(real_segment(*a, **k), scoring))
     session = SegmentationSession(model, tokenizer, score_threshold=0.5, max_instances=10)

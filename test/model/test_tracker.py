@@ -119,3 +119,20 @@ def test_update_depends_only_on_its_arguments():
         memory = TrackerMemory()
         runs.append([step(tracker, memory, f, dets) for f, dets in enumerate(frames)])
     assert runs[0] == runs[1] == [[1, 2]] * 3
+
+
+def test_a_track_outlives_a_dip_below_the_threshold_that_a_new_object_needs():
+    """start_at = the answer's threshold (0.4): a track started at 0.6 keeps its id at 0.3, while a new object at
+    0.3 starts nothing, on the first frame as on later ones."""
+    tracker, memory = IdolTracker(), TrackerMemory()
+    e = identities(2)
+    assert step_at(tracker, memory, 0, [(box_mask(5, 5), 0.6, e[0], 0), (box_mask(30, 20), 0.3, e[1], 1)], 0.4) == [1, 0]
+    assert step_at(tracker, memory, 1, [(box_mask(5, 5), 0.3, noisy(e[0], 1), 0)], 0.4) == [1]
+    assert step_at(tracker, memory, 2, [(box_mask(5, 5), 0.7, noisy(e[0], 2), 0),
+                                        (box_mask(30, 20), 0.3, e[1], 1)], 0.4) == [1, 0]
+
+
+def step_at(tracker, memory, frame, dets, start_at):
+    masks, scores, embeds, labels = zip(*dets)
+    return tracker.update(memory, torch.stack(masks), torch.tensor(scores), torch.stack(embeds),
+                          torch.tensor(labels), frame, start_at=start_at)

@@ -6,6 +6,7 @@ code 0 after the node is closed (then ROS); a failed start gives 1 with one erro
 """
 from __future__ import annotations
 
+import faulthandler
 import signal
 import threading
 from collections.abc import Callable
@@ -37,6 +38,8 @@ def stop_on_signals() -> threading.Event:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    # `kill -USR1 <pid>`: every thread's stack on stderr, so a node that does not stop can say where it is
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     return closing
 
 

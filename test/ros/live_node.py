@@ -41,13 +41,22 @@ def qos(is_reliable: bool, depth: int = 10) -> QoSProfile:
     return reliable(depth) if is_reliable else image_qos("best_effort")
 
 
+def _default_stop_signals() -> None:
+    """In the child before exec: SIGINT and SIGTERM as a terminal gives them. A test run started in the
+    background (`cmd &` in a script, some CI runners) inherits SIGINT ignored, and Python programs that find
+    it ignored at start-up (`ros2 launch`) then never see the SIGINT a test sends."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 class Process:
     """A ROS process of a test (`cmd` run with `env`), its output in `log_path`."""
 
     def __init__(self, cmd: list[str], env: dict, log_path: Path, cwd: Path = ROOT):
         self.log_path = log_path
         self._log = open(log_path, "wb")
-        self.proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT,
+                                     preexec_fn=_default_stop_signals)
 
     def rss_mb(self) -> float:
         """Resident memory of the node process, MiB."""

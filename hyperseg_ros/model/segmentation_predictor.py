@@ -105,7 +105,7 @@ class SegmentationPredictor(nn.Module):
         decoder_input = self.pixel_decoder(features)
         decoded = self.mask_decoder(decoder_input.multi_scale_features, decoder_input.mask_features, query_features)
         rounds = []
-        for index, (queries, mask_logits) in enumerate(zip(decoded.queries, decoded.mask_logits)):
+        for queries, mask_logits in zip(decoded.queries, decoded.mask_logits):
             boxes = self.heads.boxes(queries)
             class_logits = None if class_embeddings is None else self.heads.class_logits(queries, class_embeddings, class_mask)
             rounds.append(

@@ -298,8 +298,8 @@ def load_checked(directory: Path, dtype: torch.dtype):
 
 
 def load_lacking(directory: Path, dtype: torch.dtype, may_lack: tuple[str, ...] = ()):
-    """load_checked, except that weights whose names start with `may_lack` may be missing (a module
-    added since the weights were trained: training starts it fresh) -> (model, tokenizer, their names).
+    """load_checked, except that weights whose names start with `may_lack` may be missing or mis-shaped (a
+    module added or reshaped since the weights were trained: training starts it fresh) -> (model, tokenizer, their names).
     Those weights hold whatever memory they were given (transformers leaves them to `_init_weights`,
     which HyperSeg does not use): copy only the others into a model built by its constructor."""
     from .hyperseg import HyperSeg
@@ -316,8 +316,12 @@ def load_lacking(directory: Path, dtype: torch.dtype, may_lack: tuple[str, ...] 
                                                ignore_mismatched_sizes=True)  # reported below, with names
     except (OSError, RuntimeError, ValueError) as err:
         raise ModelFileError(f"{files}: {type(err).__name__}: {err}") from None
+    # a module added, or reshaped, since the weights were trained: what it lacks (or holds mis-shaped) starts fresh
+    mismatched = [k for k in info.get("mismatched_keys") or () if may_lack and k[0].startswith(may_lack)]
     lacking = sorted(k for k in info.get("missing_keys") or () if k.startswith(may_lack)) if may_lack else []
-    info = {**info, "missing_keys": [k for k in info.get("missing_keys") or () if k not in lacking]}
+    lacking = sorted(lacking + [k[0] for k in mismatched])
+    info = {**info, "missing_keys": [k for k in info.get("missing_keys") or () if k not in lacking],
+            "mismatched_keys": [k for k in info.get("mismatched_keys") or () if k not in mismatched]}
     check_loading_info(info, files)  # transformers would serve random tensors in place of missing ones
     return model, tokenizer, lacking
 

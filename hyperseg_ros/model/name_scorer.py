@@ -27,14 +27,16 @@ EVIDENCE = (
     "mask confidence",  # logit of the mask's mean probability inside it
     "mask area",  # log of the mask's share of the padded input
     "list length",  # log of the number of categories
+    "piece share",  # the candidate's part of its query's mask: 1 for a whole mask, less for a piece (mask_pieces.py)
 )
 FLOOR = -20.0  # the log-membership of a category that is not there
 
 
 def evidence(membership: torch.Tensor, class_logits: torch.Tensor, mask_logits: torch.Tensor,
-             class_mask: torch.Tensor | None) -> torch.Tensor:
+             class_mask: torch.Tensor | None, share: torch.Tensor | None = None) -> torch.Tensor:
     """membership [B,Q,N] logits (mask_shape.membership), class_logits [B,Q,N] (padded categories -inf),
-    mask_logits [B,Q,h,w], class_mask [B,N] bool (True = real; None = all real) -> [B,Q,N,len(EVIDENCE)]."""
+    mask_logits [B,Q,h,w], class_mask [B,N] bool (True = real; None = all real), share [B,Q] (None = all
+    whole masks) -> [B,Q,N,len(EVIDENCE)]."""
     batch, queries, count = membership.shape
     real = torch.ones(batch, count, dtype=torch.bool, device=membership.device) if class_mask is None else class_mask
     member = F.logsigmoid(membership.float()).masked_fill(~real[:, None, :], FLOOR)
@@ -48,9 +50,11 @@ def evidence(membership: torch.Tensor, class_logits: torch.Tensor, mask_logits: 
     cells = inside.sum((-2, -1))
     confidence = ((probability * inside).sum((-2, -1)) / cells.clamp(min=1)).clamp(1e-4, 1 - 1e-4)
     area = (cells.clamp(min=1) / inside[0, 0].numel()).log()
+    share = torch.ones_like(area) if share is None else share.float()
     per_query = torch.stack([head[..., 0], torch.logit(confidence), area], -1)[:, :, None, :].expand(-1, -1, count, -1)
     length = real.sum(-1).float().clamp(min=1).log()[:, None, None, None].expand(-1, queries, count, 1)
-    return torch.cat([member[..., None], (member - other)[..., None], other[..., None], per_query, length], -1)
+    pieces = share[:, :, None, None].expand(-1, -1, count, 1)
+    return torch.cat([member[..., None], (member - other)[..., None], other[..., None], per_query, length, pieces], -1)
 
 
 class NameScorer(nn.Module):

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .mask_decoder import MaskDecoder
+from .mask_pieces import add_pieces, whole_or_pieces
 from .mask_shape import MaskShapeEncoder
 from .name_scorer import NameScorer, evidence
 from .output_heads import OutputHeads
@@ -22,7 +23,9 @@ from .pixel_decoder import PixelDecoder
 class PredictorOutput:
     """One prediction round of the mask decoder (the last one, with the earlier rounds in ``aux``).
 
-    mask_logits:     [B,Q,h,w] float, stride 4 of the padded pyramid input (logit > 0 = inside).
+    mask_logits:     [B,Q,h,w] float, stride 4 of the padded pyramid input (logit > 0 = inside). The last
+                     round of an open-vocabulary answer by a model with a name scorer also holds the
+                     queries' mask pieces after the queries (mask_pieces.py), as do its other [B,Q,...] fields.
     refer_logits:    [B,Q] float or None (referring / reasoning: one prompt).
     class_logits:    [B,Q,N] float or None (category prompts; padded categories are -inf).
     region_logits:   [B,K,Q] float or None (visual prompts; padded regions are -inf).
@@ -129,13 +132,20 @@ class SegmentationPredictor(nn.Module):
 
     def _name_logits(self, final: PredictorOutput, pixels: torch.Tensor, names: torch.Tensor,
                      class_mask: torch.Tensor | None) -> torch.Tensor:
-        """[B,Q,N] the name scorer's logits (name_scorer.py), padded categories -inf. Detached: the scorer is
+        """[B,Q,N] the name scorer's logits (name_scorer.py), padded categories -inf. At inference it first
+        appends each query's mask pieces to `final` as candidates (mask_pieces.py: Q grows). Detached: the scorer is
         fitted on the frozen model (training/train_name_scorer.py), and the encoder learns from true masks
         only (training/train_mask_shape.py); a score loss would teach them whatever lifts scores."""
         with torch.no_grad():
+            share, queries = None, final.mask_logits.shape[1]
+            if not self.training:  # each blob of a query's mask is a candidate too (mask_pieces.py)
+                (final.mask_logits, final.class_logits, final.boxes, final.reid_embeddings, share,
+                 parents) = add_pieces(final.mask_logits, final.class_logits, final.boxes, final.reid_embeddings)
             vectors = self.mask_shape(final.mask_logits, pixels, final.boxes)
             membership = self.mask_shape.membership(vectors, names.to(vectors.dtype))
-            logits = self.name_scorer(evidence(membership, final.class_logits, final.mask_logits, class_mask))
+            logits = self.name_scorer(evidence(membership, final.class_logits, final.mask_logits, class_mask, share))
             if class_mask is not None:
                 logits = logits.masked_fill(~class_mask[:, None, :], float("-inf"))
+            if share is not None:
+                logits = whole_or_pieces(logits, parents, final.mask_logits, queries)
             return logits.to(final.class_logits.dtype)

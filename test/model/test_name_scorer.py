@@ -5,6 +5,7 @@ import torch.nn.functional as F
 
 from hyperseg_ros.model.config import HyperSegConfig
 from hyperseg_ros.model.hyperseg import HyperSeg
+from hyperseg_ros.model.mask_pieces import add_pieces, whole_or_pieces
 from hyperseg_ros.model.name_scorer import EVIDENCE, FLOOR, NameScorer, evidence
 
 
@@ -32,6 +33,9 @@ def test_the_evidence_of_each_pair():
     assert torch.isclose(e[0, 0, 0, _column("mask area")], torch.tensor(0.25).log())
     assert torch.isclose(e[0, 0, 0, _column("mask confidence")], torch.logit(torch.sigmoid(torch.tensor(2.0))), atol=1e-4)
     assert torch.isclose(e[0, 0, 0, _column("list length")], torch.tensor(2.0).log())
+    assert (e[..., _column("piece share")] == 1).all()  # whole masks
+    pieces = evidence(membership, class_logits, mask_logits, real, torch.tensor([[0.25, 1.0]]))
+    assert torch.equal(pieces[0, :, :, _column("piece share")], torch.tensor([[0.25], [1.0]]).expand(2, 3))
     alone = evidence(membership[:, :, :1], class_logits[:, :, :1], mask_logits, None)
     assert (alone[0, :, 0, _column("best other")] == FLOOR).all()  # a one-name list has no other name
 
@@ -65,11 +69,17 @@ def test_the_predictor_hands_the_scorer_logits_to_the_answer():
         bare = predictor(features, queries, class_embeddings=classes, class_mask=real, pixels=pixels)
         out = predictor(features, queries, class_embeddings=classes, class_mask=real, pixels=pixels,
                         name_embeddings=names)
+        candidates = add_pieces(bare.mask_logits, bare.class_logits, bare.boxes, bare.reid_embeddings)
         membership = predictor.mask_shape.membership(predictor.mask_shape(out.mask_logits, pixels, out.boxes), names)
-        want = predictor.name_scorer(evidence(membership, out.class_logits, out.mask_logits, real))
+        want = predictor.name_scorer(evidence(membership, out.class_logits, out.mask_logits, real, candidates[4]))
+        want = whole_or_pieces(want.masked_fill(~real[:, None, :], float("-inf")), candidates[5], candidates[0],
+                               queries.shape[1])
     assert bare.name_logits is None and all(r.name_logits is None for r in out.aux)
-    assert torch.equal(out.class_logits, bare.class_logits)  # the class head's own, untouched
-    assert torch.allclose(out.name_logits[..., :2], want[..., :2], atol=1e-5)
-    assert torch.isinf(out.name_logits[..., 2]).all()
+    for got, expected in zip((out.mask_logits, out.class_logits, out.boxes, out.reid_embeddings), candidates):
+        assert torch.equal(got, expected)  # the class head's own logits, untouched; the pieces after the queries
+    assert torch.equal(torch.isinf(out.name_logits), torch.isinf(want))
+    finite = torch.isfinite(want)
+    assert torch.allclose(out.name_logits[finite], want[finite], atol=1e-5)
+    assert torch.isinf(out.name_logits[..., 2]).all() and finite[..., :2].any()
     no_scorer = HyperSeg(HyperSegConfig.from_size("tiny", mask_shape_size=8)).eval()
     assert no_scorer.predictor.name_scorer is None

@@ -136,3 +136,17 @@ def step_at(tracker, memory, frame, dets, start_at):
     masks, scores, embeds, labels = zip(*dets)
     return tracker.update(memory, torch.stack(masks), torch.tensor(scores), torch.stack(embeds),
                           torch.tensor(labels), frame, start_at=start_at)
+
+
+def test_pieces_sharing_one_embedding_keep_their_ids_by_their_place():
+    """Two pieces of one query's mask (mask_pieces.py) carry the same embedding; each keeps its track while
+    the pair drifts, and swapping their order in the input swaps nothing. Without the overlap term their
+    tracks split the bi-softmax and neither is matched."""
+    e = identities(1)[0]
+    for weight, want in ((4.0, [[1, 2], [2, 1], [1, 2]]), (0.0, [[1, 2], [4, 3], [5, 6]])):
+        tracker, memory = IdolTracker(overlap_weight=weight), TrackerMemory()
+        seen = []
+        for frame in range(3):
+            left, right = (box_mask(5 + frame, 5), 0.9, e, 0), (box_mask(40 - frame, 20), 0.85, e, 0)
+            seen.append(step(tracker, memory, frame, [right, left] if frame == 1 else [left, right]))
+        assert seen == want, weight

@@ -237,12 +237,13 @@ def header(i: int, frame_id: str = "camera", t0_s: int = 1000, period_ns: int = 
 
 
 def scene(i: int, height: int = 120, width: int = 160) -> np.ndarray:
-    """A frame of the procedural world's kind: a red disc moving right over a grey gradient,
-    and a blue square. uint8 [H, W, 3]."""
+    """A frame of the procedural world's kind: a red disc moving right and back (2 px a frame, whole in the
+    frame for any i: a disc cut by the border is not a fair circle) over a grey gradient, and a blue square.
+    uint8 [H, W, 3]."""
     img = np.zeros((height, width, 3), np.uint8)
     img[...] = np.linspace(60, 120, width, dtype=np.uint8)[None, :, None]
     yy, xx = np.mgrid[:height, :width]
-    cx, cy, r = width * 0.3 + 2 * i, height * 0.5, height * 0.18
+    cx, cy, r = width * 0.3 + 2 * (15 - abs(i % 30 - 15)), height * 0.5, height * 0.18
     img[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = (220, 30, 30)
     s = int(height * 0.2)
     img[int(height * 0.15):int(height * 0.15) + s, int(width * 0.65):int(width * 0.65) + s] = (30, 40, 220)

@@ -18,15 +18,16 @@ import cv2
 import numpy as np
 import torch
 
+from .tracker import mask_iou
+
 MIN_CELLS = 4  # a smaller blob is a speck of the mask, not an object (a small object is 3-6 cells wide)
 OUTSIDE = -10.0  # a piece's logit away from its blob: sigmoid ~ 0, so it adds nothing to the answer
 REPEAT_IOU = 0.5  # a piece overlapping a better candidate this much is the same object again
 
 
-def blobs(mask_logits: torch.Tensor) -> list[np.ndarray]:
-    """mask_logits [h,w] of one query -> the cells [h,w] bool of each blob of >= MIN_CELLS (8-connected),
-    or [] when the mask is one blob (or none)."""
-    inside = (mask_logits > 0).to("cpu", torch.uint8).numpy()
+def blobs(inside: np.ndarray) -> list[np.ndarray]:
+    """inside [h,w] uint8 (logit > 0) of one query's mask -> the cells [h,w] bool of each blob of >= MIN_CELLS
+    (8-connected), or [] when the mask is one blob (or none)."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(inside, connectivity=8)
     big = [k for k in range(1, count) if stats[k, cv2.CC_STAT_AREA] >= MIN_CELLS]
     return [labels == k for k in big] if len(big) > 1 else []
@@ -60,11 +61,12 @@ def add_pieces(mask_logits: torch.Tensor, class_logits: torch.Tensor, boxes: tor
     share [B,Q+P]: each candidate's part of its query's mask (1 for whole masks, 0 for padding) and
     parents [B,Q+P] int64: each candidate's query (-1 for padding: an image with fewer pieces than P)."""
     batch, queries = mask_logits.shape[:2]
+    inside = (mask_logits > 0).to("cpu", torch.uint8).numpy()  # one transfer: OpenCV finds the blobs
     found = []  # per image: (query, piece logits [P_q,h,w], boxes [P_q,4], shares [P_q])
     for b in range(batch):
         image = []
         for q in range(queries):
-            cells = blobs(mask_logits[b, q])
+            cells = blobs(inside[b, q])
             if cells:
                 areas = np.array([c.sum() for c in cells], np.float32)
                 image.append((q, piece_logits(mask_logits[b, q], cells), piece_boxes(cells),
@@ -114,8 +116,6 @@ def whole_or_pieces(name_logits: torch.Tensor, parents: torch.Tensor, mask_logit
     pieces_lose = ~whole_loses.gather(1, owner)  # [B,P]
     logits = logits.masked_fill(torch.cat([whole_loses, pieces_lose], 1)[..., None], float("-inf"))
     best = logits.amax(-1)
-    inside = (mask_logits > 0).flatten(2).float()
-    inter = inside[:, queries:] @ inside.transpose(1, 2)  # [B,P,Q+P]
-    union = inside[:, queries:].sum(-1)[..., None] + inside.sum(-1)[:, None, :] - inter
-    repeats = (inter / union.clamp(min=1) >= REPEAT_IOU) & (best[:, None, :] > best[:, queries:, None])
+    overlaps = torch.stack([mask_iou(masks[queries:], masks) for masks in mask_logits > 0])  # [B,P,Q+P]
+    repeats = (overlaps >= REPEAT_IOU) & (best[:, None, :] > best[:, queries:, None])
     return logits.masked_fill(torch.cat([torch.zeros_like(whole_loses), repeats.any(-1)], 1)[..., None], float("-inf"))

@@ -137,7 +137,7 @@ class SegmentationPredictor(nn.Module):
         fitted on the frozen model (training/train_name_scorer.py), and the encoder learns from true masks
         only (training/train_mask_shape.py); a score loss would teach them whatever lifts scores."""
         with torch.no_grad():
-            share, queries = None, final.mask_logits.shape[1]
+            share, parents, queries = None, None, final.mask_logits.shape[1]
             if not self.training:  # each blob of a query's mask is a candidate too (mask_pieces.py)
                 (final.mask_logits, final.class_logits, final.boxes, final.reid_embeddings, share,
                  parents) = add_pieces(final.mask_logits, final.class_logits, final.boxes, final.reid_embeddings)
@@ -146,6 +146,6 @@ class SegmentationPredictor(nn.Module):
             logits = self.name_scorer(evidence(membership, final.class_logits, final.mask_logits, class_mask, share))
             if class_mask is not None:
                 logits = logits.masked_fill(~class_mask[:, None, :], float("-inf"))
-            if share is not None:
+            if parents is not None:
                 logits = whole_or_pieces(logits, parents, final.mask_logits, queries)
             return logits.to(final.class_logits.dtype)

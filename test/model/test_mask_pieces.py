@@ -1,4 +1,5 @@
 """Mask pieces (model/mask_pieces.py): a query's mask that falls apart into blobs offers each blob as a candidate."""
+import numpy as np
 import torch
 
 from hyperseg_ros.model.mask_pieces import MIN_CELLS, OUTSIDE, add_pieces, blobs, whole_or_pieces
@@ -13,14 +14,18 @@ def _two_blobs() -> torch.Tensor:
     return logits
 
 
+def _inside(logits: torch.Tensor) -> np.ndarray:
+    return (logits > 0).numpy().astype(np.uint8)
+
+
 def test_blobs_are_the_separate_parts_of_a_mask():
-    cells = blobs(_two_blobs())
+    cells = blobs(_inside(_two_blobs()))
     assert [int(c.sum()) for c in cells] == [16, 15]
     assert cells[0][1:5, 1:5].all() and cells[1][10:13, 9:14].all()
     one = torch.full((16, 16), -3.0)
     one[2:9, 2:9] = 1.0
     one[0, 15] = 1.0  # one blob and a speck: nothing to split
-    assert blobs(one) == [] and blobs(torch.full((16, 16), -1.0)) == []
+    assert blobs(_inside(one)) == [] and blobs(_inside(torch.full((16, 16), -1.0))) == []
     assert MIN_CELLS > 1
 
 

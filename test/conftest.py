@@ -56,6 +56,14 @@ def model_dir(tmp_path_factory) -> Path:
     return save_test_model(tmp_path_factory.mktemp("model") / "hyperseg-tiny")
 
 
+@pytest.fixture(scope="session")
+def whisper_model_dir(tmp_path_factory) -> Path:
+    """A tiny random-weight Whisper checkpoint (engine whisper), saved as a real one is."""
+    from tiny_whisper import save_tiny_whisper
+
+    return save_tiny_whisper(tmp_path_factory.mktemp("whisper") / "whisper-tiny-random")
+
+
 # A ROS_DOMAIN_ID set by the user (`ROS_DOMAIN_ID=42 make test`) holds every node and client of
 # the run. Unset, each test gets its own DDS domain (1..100); the start depends on the pid so that
 # pytest runs of several people on one machine rarely meet.

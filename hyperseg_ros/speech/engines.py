@@ -1,7 +1,7 @@
 """The recognisers the speech node and `hyperseg_transcribe` can run, by parameter name."""
 from __future__ import annotations
 
-ENGINES = ("grammar",)
+ENGINES = ("grammar", "whisper")
 
 
 def make_recognizer(engine: str, whisper_model_path: str = "", language: str = "en"):
@@ -12,4 +12,8 @@ def make_recognizer(engine: str, whisper_model_path: str = "", language: str = "
         from hyperseg_ros.speech.recognizer import GrammarRecognizer
 
         return GrammarRecognizer()
+    if engine == "whisper":
+        from hyperseg_ros.speech.whisper import WhisperRecognizer
+
+        return WhisperRecognizer(whisper_model_path, language)
     raise ValueError(f"unknown engine {engine!r} (this build has: {', '.join(ENGINES)})")

@@ -66,13 +66,20 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="hyperseg_transcribe", description=__doc__.split("\n\n")[0])
     ap.add_argument("files", nargs="*", help="16-bit PCM WAV files, any rate and channel count")
     ap.add_argument("--microphone", action="store_true", help="read the default sound device instead")
-    ap.add_argument("--engine", default="grammar")
+    ap.add_argument("--engine", default="grammar", help="grammar (embedded, the command language) | whisper")
+    ap.add_argument("--whisper-model-path", default="", help="a local Whisper model directory (engine whisper)")
+    ap.add_argument("--language", default="en", help="the spoken language (grammar: en only)")
     args = ap.parse_args(argv)
     if not args.files and not args.microphone:
         ap.error("give WAV files or --microphone")
     from hyperseg_ros.speech.engines import make_recognizer
 
-    pipeline = SpeechPipeline(make_recognizer(args.engine))
+    try:
+        recognizer = make_recognizer(args.engine, args.whisper_model_path, args.language)
+    except (ValueError, OSError) as err:  # one line, as the speech node's configure says it
+        print(f"hyperseg_transcribe: {err}", file=sys.stderr)
+        return 2
+    pipeline = SpeechPipeline(recognizer)
     if args.microphone:
         return microphone(pipeline)
     code = 0

@@ -5,11 +5,13 @@ Examples:
   ros2 launch hyperseg_ros perception.launch.py image_topic:=/camera/image_raw compressed:=true
   ros2 launch hyperseg_ros perception.launch.py managed:=true      # configured + activated by launch
   ros2 launch hyperseg_ros perception.launch.py namespace:=robot cameras:=front,wrist   # one model, two cameras
+  ros2 launch hyperseg_ros perception.launch.py speech:=true      # + speech_command: `audio` -> command
   ros2 launch --show-args hyperseg_ros perception.launch.py        # every argument, default, meaning
 
 The node is a lifecycle node (`hyperseg_perception`, in `namespace`). `managed` decides who drives
 its transitions: the node itself (false), this launch file through launch_ros lifecycle events
-(true), or a lifecycle manager such as nav2_lifecycle_manager (external).
+(true), or a lifecycle manager such as nav2_lifecycle_manager (external). `speech:=true` adds the
+speech node (`speech_command`, same namespace and lifecycle rule), publishing on the command topic.
 """
 import json
 import os
@@ -19,7 +21,7 @@ from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, Reg
 from launch.conditions import IfCondition
 from launch.events import matches_action
 from launch.substitution import Substitution
-from launch.substitutions import EnvironmentVariable, EqualsSubstitution, LaunchConfiguration
+from launch.substitutions import AndSubstitution, EnvironmentVariable, EqualsSubstitution, LaunchConfiguration
 from launch_ros.actions import LifecycleNode
 from launch_ros.event_handlers import OnStateTransition
 from launch_ros.events.lifecycle import ChangeState
@@ -29,6 +31,7 @@ from lifecycle_msgs.msg import Transition
 from launch import LaunchDescription
 
 NODE_NAME = "hyperseg_perception"
+SPEECH_NODE_NAME = "speech_command"
 
 
 def _require_params_file(context):
@@ -89,6 +92,20 @@ def generate_launch_description():
                         "true = it starts unconfigured and this launch file configures it, then activates it "
                         "once inactive; external = it starts unconfigured and waits for a lifecycle manager "
                         "(nav2_lifecycle_manager, ros2 lifecycle set)"),
+        DeclareLaunchArgument(
+            "speech", default_value="false", choices=["true", "false"],
+            description="true: also start the speech node speech_command (AudioChunk on `audio` -> "
+                        "sentences on command_topic, transcripts on speech/transcript)"),
+        DeclareLaunchArgument(
+            "speech_engine", default_value="grammar", choices=["grammar", "whisper"],
+            description="the speech node's recogniser: grammar (embedded, the command language) or whisper "
+                        "(a Whisper model from whisper_model_path)"),
+        DeclareLaunchArgument(
+            "whisper_model_path", default_value="",
+            description="a local Whisper model directory with model.safetensors (speech_engine whisper)"),
+        DeclareLaunchArgument(
+            "audio_source", default_value="topic", choices=["topic", "microphone"],
+            description="the speech node's audio: topic (AudioChunk on `audio`) or microphone"),
     ]
     # Large best-effort images need a bigger Fast DDS shared-memory segment (see README).
     fastdds_profile = SetEnvironmentVariable(
@@ -116,14 +133,36 @@ def generate_launch_description():
         # CPU, or with a large model, that takes longer than launch's default 5 s before SIGTERM.
         sigterm_timeout="30",
     )
-    # managed:=true: configure at start, activate once the configure transition has reached inactive
-    # (once: a later deactivate, e.g. `ros2 lifecycle set <node> deactivate`, is left alone).
-    launch_drives = IfCondition(EqualsSubstitution(arg("managed"), "true"))
+    speech = LifecycleNode(
+        condition=IfCondition(arg("speech")),
+        package="hyperseg_ros",
+        executable="speech_command",
+        name=SPEECH_NODE_NAME,
+        namespace=arg("namespace"),
+        parameters=[{
+            "engine": ParameterValue(arg("speech_engine"), value_type=str),
+            "whisper_model_path": ParameterValue(arg("whisper_model_path"), value_type=str),
+            "audio_source": ParameterValue(arg("audio_source"), value_type=str),
+            "autostart": ParameterValue(EqualsSubstitution(arg("managed"), "false"), value_type=bool),
+        }],
+        remappings=[("command", arg("command_topic"))],  # where the perception node listens
+        output="screen",
+        emulate_tty=True,
+    )
+    return LaunchDescription([*arguments, OpaqueFunction(function=_require_params_file), fastdds_profile, node,
+                              speech, *_driven_by_launch(node, arg), *_driven_by_launch(speech, arg, arg("speech"))])
+
+
+def _driven_by_launch(node, arg, started=None) -> list:
+    """managed:=true: configure `node` at start, activate it once the configure transition has reached
+    inactive (once: a later deactivate, e.g. `ros2 lifecycle set <node> deactivate`, is left alone).
+    `started`: a launch argument that must also be true (the node is optional)."""
+    drives = EqualsSubstitution(arg("managed"), "true")
+    launch_drives = IfCondition(drives if started is None else AndSubstitution(drives, started))
     configure = EmitEvent(condition=launch_drives, event=ChangeState(
         lifecycle_node_matcher=matches_action(node), transition_id=Transition.TRANSITION_CONFIGURE))
     activate_when_configured = RegisterEventHandler(condition=launch_drives, event_handler=OnStateTransition(
         target_lifecycle_node=node, start_state="configuring", goal_state="inactive", handle_once=True,
         entities=[EmitEvent(event=ChangeState(
             lifecycle_node_matcher=matches_action(node), transition_id=Transition.TRANSITION_ACTIVATE))]))
-    return LaunchDescription([*arguments, OpaqueFunction(function=_require_params_file), fastdds_profile, node,
-                              activate_when_configured, configure])
+    return [activate_when_configured, configure]

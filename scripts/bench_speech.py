@@ -2,6 +2,7 @@
 speech pipeline (100 ms chunks -> voice activity -> recogniser), as the node runs it.
 
     python -P scripts/bench_speech.py --sentences 400 --splits val shifted
+    python -P scripts/bench_speech.py --engine whisper --whisper-model-path ~/models/whisper-base.en
 
 exact: share of sentences recognised word for word; wer: word error rate; accepted_wrong: share
 of accepted utterances whose text is wrong; end_to_command_ms: end of speech -> command, i.e. the
@@ -32,8 +33,8 @@ def word_errors(ref: list[str], hyp: list[str]) -> int:
     return prev[-1]
 
 
-def run(split: str, n: int, voices, speeds, min_confidence: float, end_silence_ms: int) -> dict:
-    pipe = SpeechPipeline(make_recognizer("grammar"), min_confidence, end_silence_ms=end_silence_ms)
+def run(split: str, n: int, voices, speeds, min_confidence: float, end_silence_ms: int, recognizer) -> dict:
+    pipe = SpeechPipeline(recognizer, min_confidence, end_silence_ms=end_silence_ms)
     rows = []
     for k, text in enumerate(world_sentences(split, n)):
         voice, wpm = voices[k % len(voices)], speeds[(k // len(voices)) % len(speeds)]
@@ -70,8 +71,11 @@ def main() -> None:
     ap.add_argument("--min-confidence", type=float, default=0.3)
     ap.add_argument("--end-silence-ms", type=int, default=250)
     ap.add_argument("--rows", help="write every sentence's result to this JSON file")
+    ap.add_argument("--engine", default="grammar", help="grammar | whisper")
+    ap.add_argument("--whisper-model-path", default="", help="a local Whisper model directory (engine whisper)")
     args = ap.parse_args()
-    reports = [run(s, args.sentences, args.voices, args.speeds, args.min_confidence, args.end_silence_ms)
+    recognizer = make_recognizer(args.engine, args.whisper_model_path)
+    reports = [run(s, args.sentences, args.voices, args.speeds, args.min_confidence, args.end_silence_ms, recognizer)
                for s in args.splits]
     if args.rows:
         Path(args.rows).write_text(json.dumps(reports, indent=1))

@@ -53,7 +53,7 @@ def check_directory(path: str) -> Path:
 class WhisperRecognizer:
     """`recognize(samples_16k) -> Recognition`, like GrammarRecognizer."""
 
-    def __init__(self, path: str, language: str = "en", num_beams: int = 4, n_alternatives: int = 3,
+    def __init__(self, path: str, language: str = "en", num_beams: int = 2, n_alternatives: int = 3,
                  max_new_tokens: int = 64):
         directory = check_directory(path)  # before importing transformers: a wrong path fails at once
         from transformers import WhisperForConditionalGeneration, WhisperProcessor
@@ -77,18 +77,34 @@ class WhisperRecognizer:
         self.max_length = min(len(self.prompt) + max_new_tokens, self.model.config.max_target_positions)
 
     def _prompt(self, language: str, directory: Path) -> list[int]:
-        """Start of transcript, [language, transcribe,] no timestamps: what Whisper expects before the text."""
+        """Start of transcript, [language, transcribe,] no timestamps: what Whisper expects before the
+        text. Fine-tuned checkpoints often save a generation config without the token maps: the
+        tokenizer's special tokens stand in, and 51865+ tokens mean multilingual (English-only
+        checkpoints have 51864)."""
         gc = self.model.generation_config
-        multilingual = getattr(gc, "is_multilingual", bool(getattr(gc, "lang_to_id", None)))
+
+        def special(token: str, table: dict | None = None, key: str | None = None) -> int:
+            if table and (key or token) in table:
+                return table[key or token]
+            found = self.tokenizer.convert_tokens_to_ids(token)
+            if found is None or found == self.tokenizer.unk_token_id:
+                raise ValueError(f"whisper_model_path {directory}: the tokenizer has no {token}")
+            return found
+
+        multilingual = getattr(gc, "is_multilingual", None)
+        if multilingual is None:
+            multilingual = self.model.config.vocab_size >= 51865
         prompt = [gc.decoder_start_token_id]
         if multilingual:
-            lang = (getattr(gc, "lang_to_id", None) or {}).get(f"<|{language}|>")
-            if lang is None:
-                raise ValueError(f"whisper_model_path {directory}: the model has no language {language!r}")
-            prompt += [lang, gc.task_to_id["transcribe"]]
+            try:
+                prompt.append(special(f"<|{language}|>", getattr(gc, "lang_to_id", None)))
+            except ValueError:
+                raise ValueError(f"whisper_model_path {directory}: the model has no language {language!r}") from None
+            prompt.append(special("<|transcribe|>", getattr(gc, "task_to_id", None), "transcribe"))
         elif language != "en":
             raise ValueError(f"whisper_model_path {directory}: an English-only model, not {language!r}")
-        return prompt + [gc.no_timestamps_token_id]
+        notimestamps = getattr(gc, "no_timestamps_token_id", None)
+        return prompt + [notimestamps if notimestamps is not None else special("<|notimestamps|>")]
 
     def close(self) -> None:
         pass

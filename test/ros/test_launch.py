@@ -31,6 +31,7 @@ import numpy as np
 import psutil
 import pytest
 import yaml
+from hyperseg_ros.msg import AudioChunk, Transcript
 from live_node import DISCOVERY_TIMEOUT_S, Client, Process, header, image, scene
 from rcl_interfaces.srv import GetParameters
 from sensor_msgs.msg import CompressedImage, Image
@@ -38,6 +39,8 @@ from std_msgs.msg import String
 
 from hyperseg_ros import mask_rle
 from hyperseg_ros.image_codec import rgb_to_compressed, rgb_to_image
+from hyperseg_ros.qos import reliable
+from hyperseg_ros.speech.pipeline import wav_chunks
 
 ROOT = Path(__file__).resolve().parents[2]
 ROS2 = next((str(p) for p in [Path(sys.prefix) / "bin" / "ros2"] if p.is_file()), shutil.which("ros2"))
@@ -195,7 +198,7 @@ def test_show_args_lists_every_argument_with_description_and_default(source_pref
     assert {name: default for name, (_, default) in args.items()} == {
         "namespace": "", "params_file": str(share / "config" / "perception.yaml"), "image_topic": "image",
         "compressed": "false", "command_topic": "command", "model_path": "", "device": "auto", "managed": "false",
-        "cameras": ""}
+        "cameras": "", "speech": "false", "speech_engine": "grammar", "whisper_model_path": "", "audio_source": "topic"}
     assert all(len(description) > 20 for description, _ in args.values()), args
     assert "['false', 'true', 'external']" in args["managed"][0]
     args = _show_args(env, "two_cameras.launch.py")
@@ -338,6 +341,44 @@ def test_external_management_leaves_the_node_unconfigured(source_prefix, ros_env
         assert "loaded" not in launch.log()
     finally:
         launch.stop_cleanly()
+
+
+def test_speech_true_also_starts_the_speech_node_on_the_command_topic(source_prefix, ros_env, model_dir,
+                                                                     whisper_model_dir, tmp_path):
+    """speech:=true: speech_command runs beside the perception node, in its namespace, with the
+    launch's engine and model path, publishing on the perception node's command topic; with
+    managed:=true the launch file drives both to active."""
+    env = dict(_launch_env(ros_env, source_prefix), HF_HUB_OFFLINE="1")
+    launch = Launch(env, tmp_path / "launch.log", "perception.launch.py", namespace="robot", device="cpu",
+                    model_path=model_dir, command_topic="/speech/text", speech="true", speech_engine="whisper",
+                    whisper_model_path=whisper_model_dir, managed="true")
+    client = Client(command_topic="/speech/text")
+    try:
+        client.wait_for_node(launch)
+        ros2(env, "node", "list", until=lambda out: {NODE, "/robot/speech_command"} <= set(out.split()))
+        ros2(env, "lifecycle", "get", "/robot/speech_command", until=lambda out: out.strip() == "active [3]")
+        get = client.node.create_client(GetParameters, "speech_command/get_parameters")
+        values = client._call(get, GetParameters.Request(names=["engine", "whisper_model_path", "autostart"]), launch,
+                              "the speech node's parameters").values
+        assert [values[0].string_value, values[1].string_value, values[2].bool_value] == [
+            "whisper", str(whisper_model_dir), False]
+        client.spin_until(lambda: any(i.node_name == "speech_command" and i.node_namespace == "/robot"
+                                      for i in client.node.get_publishers_info_by_topic("/speech/text")),
+                          DISCOVERY_TIMEOUT_S, "the speech node's publisher on /speech/text", launch)
+        transcripts = []
+        client.node.create_subscription(Transcript, "speech/transcript", transcripts.append, reliable(10))
+        audio = client.node.create_publisher(AudioChunk, "audio", reliable(100))
+        client.spin_until(lambda: audio.get_subscription_count() > 0, DISCOVERY_TIMEOUT_S, "the audio subscription",
+                          launch)
+        burst = 0.3 * np.sin(2 * np.pi * 220 * np.arange(16000) / 16000)
+        x = np.concatenate([np.zeros(8000), burst, np.zeros(16000)]).astype(np.float32)
+        for i, chunk in enumerate(wav_chunks(x, 16000)):
+            audio.publish(AudioChunk(header=header(i, frame_id="mic", period_ns=100_000_000), sample_rate=16000,
+                                     channels=1, encoding="S16LE", data=chunk))
+        client.spin_until(lambda: transcripts, 60, "a transcript from the launched speech node", launch)
+    finally:
+        client.close()
+        launch.stop_cleanly(nodes=2)
 
 
 def test_two_cameras_two_namespaced_nodes_on_compressed_images(source_prefix, ros_env, model_dir, tmp_path):

@@ -89,6 +89,21 @@ def test_language_picks_the_prompt_and_an_unknown_one_is_refused(recognizer, whi
         make_recognizer("whisper", str(whisper_model_dir), "fr")
 
 
+def test_a_generation_config_without_token_maps_takes_them_from_the_tokenizer(recognizer, whisper_model_dir, tmp_path):
+    """As fine-tuned checkpoints are often saved: no lang_to_id, task_to_id, no_timestamps_token_id."""
+    import json
+
+    bare = tmp_path / "bare"
+    shutil.copytree(whisper_model_dir, bare)
+    config = json.loads((bare / "generation_config.json").read_text())
+    for key in ("lang_to_id", "task_to_id", "no_timestamps_token_id"):
+        del config[key]
+    (bare / "generation_config.json").write_text(json.dumps(config))
+    assert make_recognizer("whisper", str(bare)).prompt == recognizer.prompt
+    with pytest.raises(ValueError, match="no language 'fr'"):
+        make_recognizer("whisper", str(bare), "fr")
+
+
 @pytest.mark.parametrize("path", ["", "  "])
 def test_an_empty_path_is_refused_naming_the_parameter(path):
     with pytest.raises(ValueError, match="whisper_model_path") as err:

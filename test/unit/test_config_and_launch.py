@@ -45,6 +45,11 @@ def _launch_calls(tree, name):
     return [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", None) == name]
 
 
+def _node_calls(tree) -> list[dict]:
+    """The keyword arguments of each LifecycleNode(...) in the launch file."""
+    return [{k.arg: k.value for k in call.keywords} for call in _launch_calls(tree, "LifecycleNode")]
+
+
 def test_launch_arguments_have_descriptions_and_parameters_exist():
     tree = ast.parse(LAUNCH.read_text())
     declared = {}
@@ -57,8 +62,7 @@ def test_launch_arguments_have_descriptions_and_parameters_exist():
     used = {c.args[0].value for name in ("LaunchConfiguration", "arg") for c in _launch_calls(tree, name)}
     assert used <= set(declared), f"undeclared launch arguments: {used - set(declared)}"
 
-    (node,) = _launch_calls(tree, "LifecycleNode")
-    kwargs = {k.arg: k.value for k in node.keywords}
+    (kwargs,) = [k for k in _node_calls(tree) if k["executable"].value == "perception_node"]
     constants = {t.id: n.value.value for n in tree.body if isinstance(n, ast.Assign) and isinstance(n.value, ast.Constant)
                  for t in n.targets if isinstance(t, ast.Name)}
     name = kwargs["name"].value if isinstance(kwargs["name"], ast.Constant) else constants[kwargs["name"].id]
@@ -70,6 +74,23 @@ def test_launch_arguments_have_descriptions_and_parameters_exist():
     assert set_by_launch <= shown  # set in the params file, or (unset by default) shown there in a comment
     remapped = {t.elts[0].value for t in kwargs["remappings"].elts}
     assert remapped == {"image", "image/compressed", "command"}
+
+
+def test_launch_starts_the_speech_node_on_the_command_topic_only_when_asked():
+    from hyperseg_ros.speech_node import NODE_NAME as SPEECH_NODE_NAME
+    from hyperseg_ros.speech_node import PARAMETERS as SPEECH_PARAMETERS
+
+    tree = ast.parse(LAUNCH.read_text())
+    defaults = {c.args[0].value: ast.unparse({k.arg: k.value for k in c.keywords}["default_value"])
+                for c in _launch_calls(tree, "DeclareLaunchArgument")}
+    assert (defaults["speech"], defaults["speech_engine"]) == ("'false'", "'grammar'")
+    (kwargs,) = [k for k in _node_calls(tree) if k["executable"].value == "speech_command"]
+    assert ast.unparse(kwargs["condition"]) == "IfCondition(arg('speech'))"
+    assert SPEECH_NODE_NAME in LAUNCH.read_text() and ast.unparse(kwargs["namespace"]) == "arg('namespace')"
+    (params,) = kwargs["parameters"].elts  # its own parameters: the perception params file is not for it
+    assert {k.value for k in params.keys} == {"engine", "whisper_model_path", "audio_source", "autostart"}
+    assert {k.value for k in params.keys} <= set(SPEECH_PARAMETERS)
+    assert [ast.unparse(r) for r in kwargs["remappings"].elts] == ["('command', arg('command_topic'))"]
 
 
 def test_launch_sets_the_fast_dds_profile_and_the_package_installs_what_it_uses():
@@ -99,6 +120,51 @@ def test_launch_description_builds_when_launch_ros_is_installed(monkeypatch):
     spec.loader.exec_module(module)
     description = module.generate_launch_description()
     assert len(description.entities) >= 8
+
+
+def _launched_nodes(monkeypatch, **arguments) -> dict:
+    """{executable: node action after substitution} of the launch file under `arguments`, for the
+    nodes whose condition holds; each with `.parameters`, the dict of its parameter files."""
+    pytest.importorskip("launch_ros", reason="launch_ros has no PyPI wheel; checked statically above")
+    import importlib.util
+    import sys
+
+    from launch.actions import DeclareLaunchArgument
+    from launch_ros.actions import LifecycleNode
+
+    from launch import LaunchContext
+
+    monkeypatch.setenv("AMENT_PREFIX_PATH", sys.prefix)
+    spec = importlib.util.spec_from_file_location("perception_launch", LAUNCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    context = LaunchContext()
+    context.launch_configurations.update({k: str(v) for k, v in arguments.items()})
+    nodes = {}
+    for entity in module.generate_launch_description().entities:
+        if isinstance(entity, DeclareLaunchArgument):
+            entity.execute(context)  # the defaults of the arguments not given
+        elif isinstance(entity, LifecycleNode) and (entity.condition is None or entity.condition.evaluate(context)):
+            entity._perform_substitutions(context)  # what launch does before it starts the process
+            words = [getattr(c[0], "text", None) for c in entity.cmd]
+            entity.parameters = {}
+            for path in (words[i + 1] for i, w in enumerate(words) if w == "--params-file"):
+                for value in yaml.safe_load(Path(path).read_text()).values():
+                    entity.parameters.update(value["ros__parameters"])
+            nodes[entity.node_executable] = entity
+    return nodes
+
+
+def test_launch_description_has_the_speech_node_only_with_speech_true(monkeypatch, tmp_path):
+    assert set(_launched_nodes(monkeypatch)) == {"perception_node"}
+    nodes = _launched_nodes(monkeypatch, speech="true", namespace="robot", command_topic="/speech/text",
+                            speech_engine="whisper", whisper_model_path=tmp_path, managed="true")
+    speech, perception = nodes["speech_command"], nodes["perception_node"]
+    assert speech.node_name == "/robot/speech_command" and perception.node_name == "/robot/hyperseg_perception"
+    assert speech.expanded_remapping_rules == [("command", "/speech/text")]
+    assert ("command", "/speech/text") in perception.expanded_remapping_rules
+    assert speech.parameters == {"engine": "whisper", "whisper_model_path": str(tmp_path), "audio_source": "topic",
+                                 "autostart": False}
 
 
 def test_reference_documents_every_parameter_and_readme_opens_with_demo_and_test():

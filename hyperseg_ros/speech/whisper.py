@@ -72,7 +72,8 @@ class WhisperRecognizer:
         self.model = model.eval()
         self.features, self.tokenizer = processor.feature_extractor, processor.tokenizer
         self.prompt = self._prompt(language, directory)
-        self.eos = self.model.generation_config.eos_token_id
+        eos = self.model.generation_config.eos_token_id
+        self.eos = eos[0] if isinstance(eos, list) else eos  # some configs give a list
         self.num_beams, self.n_alternatives = max(1, num_beams), n_alternatives
         self.max_length = min(len(self.prompt) + max_new_tokens, self.model.config.max_target_positions)
 

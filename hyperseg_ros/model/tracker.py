@@ -85,12 +85,13 @@ class IdolTracker:
         embeddings: torch.Tensor,
         labels: torch.Tensor,
         frame_index: int,
-        start_at: float = 0.0,
+        start_at: float | None = None,
     ) -> list[int]:
         """masks [N,H,W] bool, scores [N] float, embeddings [N,R] float, labels [N] int, frame_index
         (increasing) -> one id per detection, in input order: >= 1 a track, 0 dropped (duplicate,
         backdrop or low score). A new track needs a score of at least start_at too (the answer's
-        threshold, where detections below it are passed in to keep their tracks). Updates `memory` in place."""
+        threshold, where detections below it are passed in to keep their tracks); on a first frame
+        start_at replaces init_score where it is lower. Updates `memory` in place."""
         n = scores.shape[0]
         ids = [0] * n
         order = torch.argsort(scores.float(), descending=True, stable=True).tolist()
@@ -117,9 +118,11 @@ class IdolTracker:
                     match[:, col] = 0  # one detection per track
             start_score = self.addnew_score
         else:
-            start_score = self.init_score  # empty memory: first frame of a stream
+            # empty memory: a stream's first frame. A model calibrated below IDOL's init_score answers from its own
+            # threshold (start_at), so that frame 1 answers as a single image is answered.
+            start_score = self.init_score if start_at is None else min(self.init_score, start_at)
         for i in kept:
-            if i not in assigned and scores[i] > start_score and scores[i] >= start_at:
+            if i not in assigned and scores[i] > start_score and scores[i] >= (start_at or 0.0):
                 assigned[i] = memory.next_id
                 memory.next_id += 1
         # Unassigned detections keep id 0: backdrops, or duplicates (IoU >= nms_post with a better one).

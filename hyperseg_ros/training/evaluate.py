@@ -76,7 +76,7 @@ STREAMS = {"referring": 0, "reasoning": 1, "open_vocabulary": 2, "clip_referring
            "still_open_vocabulary": 9, "still_visual_prompt": 10, "permutation": 11}
 STILL_TASKS = ("referring", "reasoning", "open_vocabulary", "visual_prompt")
 STILL_FRAMES = 5  # a still stream: frame 1's answer must equal frame 5's
-THRESHOLD_GRID = tuple(round(0.2 + 0.05 * k, 2) for k in range(15))  # 0.2 .. 0.9 (the tracker starts tracks > 0.2)
+THRESHOLD_GRID = tuple(round(0.05 + 0.05 * k, 2) for k in range(18))  # 0.05 .. 0.9
 SHORT_SIDE = (120, 480)  # image sizes of the evaluation: random_image_size within this short side
 REFERRING_KINDS = ("attributes", "position", "superlative", "relation")
 REASONING_KINDS = ("corners", "colour", "shape")

@@ -150,3 +150,13 @@ def test_pieces_sharing_one_embedding_keep_their_ids_by_their_place():
             left, right = (box_mask(5 + frame, 5), 0.9, e, 0), (box_mask(40 - frame, 20), 0.85, e, 0)
             seen.append(step(tracker, memory, frame, [right, left] if frame == 1 else [left, right]))
         assert seen == want, weight
+
+
+def test_a_first_frame_starts_tracks_from_the_answer_threshold_where_it_is_below_init_score():
+    e = identities(2)
+    dets = [(box_mask(0, 0), 0.15, e[0], 0), (box_mask(40, 20), 0.08, e[1], 0)]
+    masks, scores, embeds, labels = zip(*dets)
+    args = (torch.stack(masks), torch.tensor(scores), torch.stack(embeds), torch.tensor(labels), 0)
+    assert IdolTracker().update(TrackerMemory(), *args) == [0, 0]  # IDOL's init_score 0.2
+    assert IdolTracker().update(TrackerMemory(), *args, start_at=0.1) == [1, 0]  # a model calibrated at 0.1
+    assert IdolTracker().update(TrackerMemory(), *args, start_at=0.3) == [0, 0]  # never below the threshold

@@ -12,6 +12,9 @@ one recogniser hears all the streams in turn, as a robot's microphone would. Per
   over reference words;
 - accepted: share published on `command` (confidence >= --min-confidence); accepted_wrong: share of
   those whose text is wrong (interval too); refused_right: right sentences held back;
+- same_description, accepted_wrong_description: the same with a sentence counted right when it
+  asks for the same thing (grammar.description: leading phrase, politeness and first "the" aside;
+  "get the red star" for "fetch the red star" selects the same object);
 - end_to_command_ms: from the end of speech (the voice activity's last loud frame) to the command,
   with chunks arriving in real time: the wait for the chunk that ends the utterance's trailing
   silence, plus the wall time of processing it (resampling, voice activity, the recogniser's end);
@@ -30,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hyperseg_ros.speech.engines import make_recognizer  # noqa: E402
-from hyperseg_ros.speech.grammar import in_language  # noqa: E402
+from hyperseg_ros.speech.grammar import description, in_language  # noqa: E402
 from hyperseg_ros.speech.pipeline import SpeechPipeline  # noqa: E402
 from hyperseg_ros.speech.spoken import VOICES, speak, world_sentences  # noqa: E402
 from hyperseg_ros.speech.vad import RATE  # noqa: E402
@@ -76,6 +79,8 @@ def speak_stream(pipe: SpeechPipeline, sentences, voice: str, wpm: int, chunk_s:
         if results:
             _, t_end, wall, last = results[-1]
             latency = (t_end - last.speech_end / RATE) * 1000.0 + wall
+            if not pipe.streaming:  # a whole-utterance recogniser decodes after the push
+                latency += sum(r.decode_ms for r, *_ in results)
         else:
             latency = float("nan")
         yield dict(text=text, heard=heard, voice=voice, wpm=wpm, utterances=len(results),
@@ -90,12 +95,16 @@ def summarise(rows: list[dict], min_confidence: float) -> dict:
     errors = sum(word_errors(r["text"].split(), r["heard"].split()) for r in rows)
     accepted = [r for r in rows if r["accepted"]]
     wrong = sum(r["heard"] != r["text"] for r in accepted)
+    same = [description(r["heard"]) == description(r["text"]) for r in rows]
+    wrong_description = sum(not s for s, r in zip(same, rows) if r["accepted"])
     lat = np.array([r["latency_ms"] for r in rows if np.isfinite(r["latency_ms"])])
     thresholds = {}
-    for t in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
+    for t in sorted({round(r["confidence"], 3) for r in rows if r["heard"]}):
         acc = [r for r in rows if r["heard"] and r["confidence"] >= t]
         thresholds[str(t)] = dict(accepted=round(len(acc) / n, 4),
-                                  accepted_wrong=round(sum(r["heard"] != r["text"] for r in acc) / max(1, len(acc)), 4))
+                                  accepted_wrong=round(sum(r["heard"] != r["text"] for r in acc) / max(1, len(acc)), 4),
+                                  accepted_wrong_description=round(
+                                      sum(description(r["heard"]) != description(r["text"]) for r in acc) / max(1, len(acc)), 4))
 
     def share(key, value):
         sub = [e for e, r in zip(exact, rows) if r[key] == value]
@@ -105,6 +114,9 @@ def summarise(rows: list[dict], min_confidence: float) -> dict:
                 wer=round(errors / sum(len(r["text"].split()) for r in rows), 4),
                 accepted=round(len(accepted) / n, 4), accepted_wrong=round(wrong / max(1, len(accepted)), 4),
                 accepted_wrong_interval=wilson(wrong, len(accepted)), min_confidence=min_confidence,
+                same_description=round(sum(same) / n, 4),
+                accepted_wrong_description=round(wrong_description / max(1, len(accepted)), 4),
+                accepted_wrong_description_interval=wilson(wrong_description, len(accepted)),
                 refused_right=round(sum(e and not r["accepted"] for e, r in zip(exact, rows)) / n, 4),
                 end_to_command_ms_p50=round(float(np.median(lat)), 1),
                 end_to_command_ms_p90=round(float(np.percentile(lat, 90)), 1),

@@ -128,6 +128,24 @@ def in_language(sentence: str) -> bool:
     return sentence_pattern().fullmatch(sentence + " ") is not None
 
 
+@lru_cache(maxsize=1)
+def _description_pattern() -> re.Pattern:
+    rules = {r.name: r for r in command_rules()}
+    return re.compile(_regex_of("[<polite>] [<leading>] [the]", rules) + "(?P<description>"
+                      + _regex_of("(<referring> | <reasoning>)", rules) + ")" + _regex_of("[<polite>] [please]", rules))
+
+
+def description(sentence: str) -> str | None:
+    """What a command asks for: the sentence without its leading phrase, politeness and first "the"
+    ("thanks grab the red star please" -> "red star"); None outside the language. Two sentences
+    with one description select the same object."""
+    m = _description_pattern().fullmatch(sentence + " ")
+    if m is None:
+        return None
+    words = m.group("description").split()
+    return " ".join(words[1:] if words[:1] == ["the"] else words)
+
+
 def grammar_words(rules: tuple[Rule, ...] | None = None) -> list[str]:
     """Every word the grammar can say (the dictionary must know each one)."""
     words = set()

@@ -5,26 +5,32 @@ only the last frames remain: `end` takes milliseconds where decoding the whole u
 took ~100 ms (and, with the lattice kept for n-best lists, over a second). `recognize` runs the
 same steps on a whole signal (files, tests).
 
-Front end (measured with scripts/bench_speech.py on espeak-ng voices, docs/REFERENCE.md):
-- a noise floor: a low, seeded, low-pass noise at `floor` x the utterance's level so far is added
-  before the features. Synthetic or gated audio has stretches of near-digital silence, which the
-  acoustic model (trained on recordings, which always have a floor) reads badly: its silence model
-  then swallows whole words ("select the black triangle" -> "the triangle"). Exact sentences rose
-  from ~60% to ~90%; a real microphone's own floor is usually above it, so there it changes little.
+Choices, each measured with scripts/bench_speech.py on espeak-ng voices (docs/REFERENCE.md, "Speech
+commands", has the numbers):
+- a noise floor: seeded pink noise at `floor` x the utterance's level so far is added before the
+  features. Synthetic or gated audio has stretches of near-digital silence, which the acoustic
+  model (trained on recordings, which always have a floor) reads badly: its silence model then
+  swallows whole words ("select the black triangle" -> "the triangle"). A real microphone's own
+  floor is usually above it, so there it changes little. White noise masked the weak fricatives
+  ("fetch" -> "get") more than pink noise does.
 - live cepstral mean normalisation carried from utterance to utterance (the decoder's own): it
-  adapts to the speaker and microphone. A fixed prior for each utterance was 16 points worse, and
-  a mean over the whole utterance (batch) 4 points worse.
+  adapts to the speaker and microphone. A fixed prior for each utterance did much worse, and a mean
+  over the whole utterance (batch) somewhat worse.
 - no lattice: `bestpath` off. The lattice's n-best lists repeated the best sentence once per
-  segmentation (no alternatives in the first 20) and cost seconds; its posterior was 1.0.
-
-Confidence: the per-frame acoustic score of the sentence relative to the best score each frame
-could have had, of its worst-fitting word. Measured, it separates right from wrong only weakly
-(the remaining errors are words the model hears confidently wrong, "fetch" as "get").
+  segmentation (no alternatives in the first 20), cost seconds, and its posterior was 1.0.
+- language weight 1 (default 6.5): the grammar's choices weigh as their probabilities; at 6.5 the
+  decoder dropped optional words (a leading phrase costs log(1/36) x 6.5).
+- three decoders over frequency warps 1.0, 0.9 and 1.1 (vocal tract length: a female voice is
+  heard better warped): the sentence most of them hear wins, ties going to the unwarped one, and
+  the share that hear it is the confidence; the others' sentences are the alternatives. The
+  per-frame acoustic score of the worst word did not separate right from wrong; agreement does,
+  partly (the errors left are words the model hears confidently wrong in every warp).
 """
 from __future__ import annotations
 
 import math
 import tempfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,18 +57,31 @@ def model_dir() -> Path:
     return Path(pocketsphinx.get_model_path()) / "en-us"
 
 
-class NoiseFloor:
-    """Adds low-pass noise at `level` x the running peak of the signal's 50 ms level, in 10 ms
-    frames, seeded per utterance (the same audio gives the same features). Streaming: pieces of
-    any length give the same output as the whole signal."""
+def pink_filter(rate: int = 16000) -> tuple[np.ndarray, np.ndarray]:
+    """An IIR filter whose gain falls ~3 dB an octave (pink noise from white) over the speech band:
+    four real poles a factor 6 apart from 40 Hz, a zero between each two."""
+    poles = 40.0 * 6.0 ** np.arange(4)
+    zeros = poles * math.sqrt(6.0)
+    b = np.poly(np.exp(-2 * np.pi * zeros / rate))
+    a = np.poly(np.exp(-2 * np.pi * poles / rate))
+    return b, a
 
-    def __init__(self, level: float, pole: float, seed: int = 1):
-        self.level, self.pole, self.seed = level, pole, seed
+
+class NoiseFloor:
+    """Adds pink noise at `level` x the running peak of the signal's 50 ms level, in 10 ms frames,
+    seeded per utterance (the same audio gives the same features). Streaming: pieces of any length
+    give the same output as the whole signal."""
+
+    def __init__(self, level: float, seed: int = 1):
+        self.level, self.seed = level, seed
+        self._b, self._a = pink_filter()
+        impulse = lfilter(self._b, self._a, np.eye(1, 1 << 14)[0])
+        self._gain = 1.0 / math.sqrt(float(np.sum(impulse ** 2)))  # white noise of unit variance in, out
         self.reset()
 
     def reset(self) -> None:
         self._rng = np.random.default_rng(self.seed)
-        self._zi = np.zeros(1)
+        self._zi = np.zeros(len(self._a) - 1)
         self._recent = np.zeros(5)  # the last five frames' mean squares (50 ms)
         self._peak = 0.0
         self._pending = np.zeros(0, np.float32)
@@ -74,8 +93,8 @@ class NoiseFloor:
         if n == 0 or self.level <= 0:
             return x
         out = np.empty(n, np.float32)
-        noise, self._zi = lfilter([1.0 - self.pole], [1.0, -self.pole], self._rng.standard_normal(n), zi=self._zi)
-        noise *= math.sqrt((1 + self.pole) / (1 - self.pole))  # unit variance
+        noise, self._zi = lfilter(self._b, self._a, self._rng.standard_normal(n), zi=self._zi)
+        noise *= self._gain  # unit variance
         for i in range(0, n, FRAME):
             frame = x[i:i + FRAME].astype(np.float64)
             self._recent = np.roll(self._recent, -1)
@@ -86,9 +105,12 @@ class NoiseFloor:
 
 
 class GrammarRecognizer:
-    """pocketsphinx over the command grammar, one utterance at a time."""
+    """pocketsphinx over the command grammar, one utterance at a time, by one decoder per
+    frequency warp; the sentence most of them hear wins, and the share that hear it is the
+    confidence."""
 
-    def __init__(self, floor: float = 0.04, floor_pole: float = 0.9, block: int = 320, **decoder_args):
+    def __init__(self, floor: float = 0.04, warps: tuple[float, ...] = (1.0, 0.9, 1.1), block: int = 320,
+                 **decoder_args):
         from pocketsphinx import Decoder
 
         model = model_dir()
@@ -102,8 +124,10 @@ class GrammarRecognizer:
         # dropping optional words: a leading phrase costs log(1/36) x 6.5).
         args = dict(hmm=str(model / "en-us"), dict=str(folder / "command.dict"), jsgf=str(folder / "command.gram"),
                     samprate=16000, loglevel="FATAL", dither=True, seed=1, bestpath=False, lw=1.0) | decoder_args
-        self._decoder = Decoder(**args)
-        self._floor = NoiseFloor(floor, floor_pole)
+        self._decoders = [Decoder(**args, **({} if w == 1.0 else dict(warp_type="inverse_linear", warp_params=str(w))))
+                          for w in warps]
+        self.warps = tuple(warps)
+        self._floor = NoiseFloor(floor)
         self.block = block  # samples per decoder call: fixed, so results do not depend on chunking
         self._buffer = np.zeros(0, np.float32)
         self._open = False
@@ -113,12 +137,18 @@ class GrammarRecognizer:
 
     def begin(self) -> None:
         """A new utterance starts (an unfinished one is dropped)."""
-        if self._open:
-            self._decoder.end_utt()
+        for d in self._decoders:
+            if self._open:
+                d.end_utt()
+            d.start_utt()
         self._floor.reset()
         self._buffer = np.zeros(0, np.float32)
-        self._decoder.start_utt()
         self._open = True
+
+    def _process(self, x: np.ndarray) -> None:
+        pcm = to_pcm16(x)
+        for d in self._decoders:
+            d.process_raw(pcm, full_utt=False)
 
     def feed(self, samples: np.ndarray) -> None:
         """The utterance's next samples (float32 mono at 16 kHz, any length)."""
@@ -127,34 +157,29 @@ class GrammarRecognizer:
         self._buffer = np.concatenate([self._buffer, self._floor(samples)])
         n = len(self._buffer) - len(self._buffer) % self.block
         if n:
-            self._decoder.process_raw(to_pcm16(self._buffer[:n]), full_utt=False)
+            self._process(self._buffer[:n])
             self._buffer = self._buffer[n:]
 
     def end(self) -> Recognition:
-        """The utterance is over: its best sentence of the command language."""
+        """The utterance is over: the sentence of the command language most decoders heard."""
         if not self._open:
             return Recognition("", 0.0)
-        d = self._decoder
         rest = np.concatenate([self._buffer, self._floor(np.zeros(0, np.float32), last=True)])
         if len(rest):
-            d.process_raw(to_pcm16(rest), full_utt=False)
-        d.end_utt()
+            self._process(rest)
+        heard = []
+        for d in self._decoders:
+            d.end_utt()
+            hyp = d.hyp()
+            heard.append(hyp.hypstr if hyp is not None else "")
         self._open = False
-        hyp = d.hyp()
-        if hyp is None or not hyp.hypstr:
-            return Recognition("", 0.0)
-        return Recognition(hyp.hypstr, self._confidence(d.seg() or []))
-
-    @staticmethod
-    def _confidence(segments) -> float:
-        """exp(-k x the worst word's per-frame acoustic deficit) (0: no fit, 1: each frame's best)."""
-        worst = 0.0
-        for s in segments:
-            if s.word.startswith(("<", "[", "(NULL")) or s.end_frame < s.start_frame:
-                continue
-            deficit = -math.log(max(s.ascore, 1e-300)) / (s.end_frame - s.start_frame + 1)
-            worst = max(worst, deficit)
-        return float(math.exp(-100.0 * worst))
+        votes = Counter(heard)
+        # most votes first; a tie goes to the sentence of the earlier decoder (the unwarped one first)
+        ranked = sorted(votes, key=lambda t: (-votes[t], heard.index(t)))
+        text = ranked[0]
+        if not text:
+            return Recognition("", 0.0, tuple(t for t in ranked[1:] if t))
+        return Recognition(text, votes[text] / len(heard), tuple(t for t in ranked[1:] if t))
 
     def recognize(self, samples: np.ndarray) -> Recognition:
         """samples: float32 mono at 16 kHz, one whole utterance."""

@@ -3,8 +3,10 @@
     python -P -m hyperseg_ros.speech_node --ros-args -r __ns:=/robot
 
 A thin lifecycle shell over `speech.pipeline.SpeechPipeline` (interface.md, "Speech"): configure
-builds the recogniser and publishers, activate subscribes to `audio` and starts the recogniser
-thread, so audio callbacks never wait for a decode. Bad audio is counted in /diagnostics.
+builds the recogniser and publishers, activate subscribes to `audio` and starts the publishing
+thread. The grammar engine decodes in the audio callback as audio comes (a few ms a chunk, so an
+utterance is recognised a few ms after it ends); a whole-utterance engine decodes in that thread,
+so audio callbacks never wait for it. Bad audio is counted in /diagnostics.
 """
 from __future__ import annotations
 

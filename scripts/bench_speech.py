@@ -99,9 +99,9 @@ def summarise(rows: list[dict], min_confidence: float) -> dict:
     wrong_description = sum(not s for s, r in zip(same, rows) if r["accepted"])
     lat = np.array([r["latency_ms"] for r in rows if np.isfinite(r["latency_ms"])])
     thresholds = {}
-    for t in sorted({round(r["confidence"], 3) for r in rows if r["heard"]}):
+    for t in sorted({r["confidence"] for r in rows if r["heard"]}):  # each confidence that occurs
         acc = [r for r in rows if r["heard"] and r["confidence"] >= t]
-        thresholds[str(t)] = dict(accepted=round(len(acc) / n, 4),
+        thresholds[f"{t:.3f}"] = dict(accepted=round(len(acc) / n, 4),
                                   accepted_wrong=round(sum(r["heard"] != r["text"] for r in acc) / max(1, len(acc)), 4),
                                   accepted_wrong_description=round(
                                       sum(description(r["heard"]) != description(r["text"]) for r in acc) / max(1, len(acc)), 4))

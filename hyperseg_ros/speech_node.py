@@ -3,8 +3,10 @@
     python -P -m hyperseg_ros.speech_node --ros-args -r __ns:=/robot
 
 A thin lifecycle shell over `speech.pipeline.SpeechPipeline` (interface.md, "Speech"): configure
-builds the recogniser and publishers, activate subscribes to `audio` and starts the recogniser
-thread, so audio callbacks never wait for a decode. Bad audio is counted in /diagnostics.
+builds the recogniser and publishers, activate subscribes to `audio` and starts the publishing
+thread. The grammar engine decodes in the audio callback as audio comes (a few ms a chunk, so an
+utterance is recognised a few ms after it ends); a whole-utterance engine decodes in that thread,
+so audio callbacks never wait for it. Bad audio is counted in /diagnostics.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from hyperseg_ros.node_process import serve  # noqa: E402
 from hyperseg_ros.qos import RELIABLE_10, reliable  # noqa: E402
 from hyperseg_ros.speech.audio import AudioError  # noqa: E402
 from hyperseg_ros.speech.engines import make_recognizer  # noqa: E402
-from hyperseg_ros.speech.pipeline import SpeechPipeline  # noqa: E402
+from hyperseg_ros.speech.pipeline import DEFAULT_END_SILENCE_MS, DEFAULT_MIN_CONFIDENCE, SpeechPipeline  # noqa: E402
 from hyperseg_ros.throttle import PerKindThrottle  # noqa: E402
 
 NODE_NAME = "speech_command"
@@ -36,10 +38,10 @@ SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FA
 PARAMETERS = {  # name -> (default, description)
     "engine": ("grammar", "grammar (embedded pocketsphinx over the command language) | whisper"),
     "whisper_model_path": ("", "a local Whisper model directory (engine whisper)"),
-    "min_confidence": (0.3, "utterances at or above it are published on `command`"),
+    "min_confidence": (DEFAULT_MIN_CONFIDENCE, "utterances at or above it are published on `command`"),
     "language": ("en", "the spoken language (the grammar engine speaks English only)"),
     "audio_source": ("topic", "topic (AudioChunk on `audio`) | microphone"),
-    "end_silence_ms": (250, "silence that ends an utterance"),
+    "end_silence_ms": (DEFAULT_END_SILENCE_MS, "silence that ends an utterance"),
     "max_utterance_s": (10.0, "an utterance is cut at this length"),
     "idle_flush_s": (0.5, "no audio for this long ends the utterance in progress"),
     "autostart": (True, "configure and activate at start-up"),

@@ -71,7 +71,7 @@ class Resampler:
     """Streaming resampler to 16 kHz over chunks of any length, with the output of one signal cut
     into chunks equal to that of the whole signal (away from its ends). Input is filtered in blocks
     whose length is a multiple of the rate ratio's denominator, each with the block before it as
-    history and the block after it as look-ahead, so the output lags by one block (about 40 ms)."""
+    history and the block after it as look-ahead, so the output lags by one block (about 20 ms)."""
 
     def __init__(self):
         self.rate: int | None = None
@@ -79,7 +79,7 @@ class Resampler:
     def _setup(self, rate: int) -> None:
         g = gcd(rate, TARGET_RATE)
         self.rate, self.up, self.down = rate, TARGET_RATE // g, rate // g
-        self.block = self.down * max(1, -(-rate // 25 // self.down))  # >= 40 ms, whole denominators
+        self.block = self.down * max(1, -(-rate // 50 // self.down))  # >= 20 ms, whole denominators
         self._pending = np.zeros(0, np.float32)  # input not yet in a block
         self._blocks: list[np.ndarray] = []  # [history, current] blocks
 

@@ -41,18 +41,17 @@ def _words(phrases) -> tuple[str, ...]:
     return tuple(sorted({p.lower() for p in phrases if p}))
 
 
-def _template(template: str) -> str:
+def _template(template: str, kind: str) -> str:
     """A world reasoning template ("the {noun} with {words}") with its fields as rule references."""
-    return template.replace("{noun}", "<reasoning_noun>").replace("{words}", "<known_{kind}>")
+    return template.replace("{noun}", f"<noun_{kind}>").replace("{words}", f"<known_{kind}>")
 
 
 def command_rules() -> tuple[Rule, ...]:
-    """The command language: [polite] [leading phrase] (referring | reasoning) [polite] [please]."""
+    """The command language, phrase form by phrase form as `commands` draws it (the comments name
+    the function each rule mirrors): [polite] [leading phrase] (referring | reasoning) [polite] [please]."""
     positions = [p for phrases in commands.POSITION_PHRASES.values() for p in phrases]
     relations = [p for phrases in commands.RELATIONS.values() for p in phrases]
-    reasoning = [(kind, t) for kind, templates in commands.REASONING_TEMPLATES.items() for t in templates]
-    kind_words = {"corners": commands.CORNER_WORDS, "colour": commands.COLOUR_KNOWLEDGE,
-                  "shape": commands.SHAPE_KNOWLEDGE}
+    known = {"corners": commands.CORNER_WORDS, "colour": commands.COLOUR_KNOWLEDGE, "shape": commands.SHAPE_KNOWLEDGE}
     rules = [
         # operator_phrasing: a polite word before, after, or both ("..., thank you please.")
         Rule("command", ("[<polite>] [<leading>] (<referring> | <reasoning>) [<polite>] [please]",), public=True),
@@ -61,20 +60,29 @@ def command_rules() -> tuple[Rule, ...]:
         Rule("size", _words(SIZES)),
         Rule("colour", _words(COLOURS)),
         Rule("shape", _words(SHAPES)),
-        Rule("noun", ("<shape>",) + _words(commands.NOUNS)),
-        # commands._noun: size? colour? (shape | stand-in noun)
-        Rule("named", ("[<size>] [<colour>] <noun>",)),
+        Rule("stand_in", _words(commands.NOUNS)),
+        # _plain names one or two of colour and shape, or all three with the size; _noun puts a
+        # stand-in for a missing shape: "red thing", "star", "red star", "small red star". An absent
+        # object (_absent_description) is a colour and a shape, sometimes with a size.
+        Rule("short", ("<colour> (<shape> | <stand_in>)", "<shape>")),
+        Rule("named", ("<short>", "<size> <colour> <shape>")),
         Rule("superlative", _words(commands.SUPERLATIVES)),
         Rule("position", _words(positions)),
         Rule("relation", _words(relations)),
-        # commands.render: "the" may be dropped in speech (operator_phrasing), only at the start
-        Rule("referring", ("[the] <superlative> <named>", "[the] <named> [<position> | <relation> the <named>]")),
-        # commands._reasoning_text: the noun is a stand-in, "<colour> shape" or a shape's name
-        Rule("reasoning_noun", ("shape", "one", "object", "<colour> shape", "<shape>")),
-        Rule("reasoning", tuple(sorted({"[the] " + _template(t.removeprefix("the ")).format(kind=kind)
-                                        for kind, t in reasoning}))),
+        # render: a superlative, a position or a relation, never two; a relation's anchor is
+        # _plain(.., 2), a colour and a shape. operator_phrasing drops the first "the" sometimes.
+        Rule("referring", ("[the] <superlative> <short>",
+                           "[the] <named> [<position> | <relation> the <colour> <shape>]")),
     ]
-    rules += [Rule(f"known_{kind}", _words(table)) for kind, table in kind_words.items()]
+    reasoning = []
+    for kind, templates in commands.REASONING_TEMPLATES.items():
+        # _reasoning_text: a stand-in noun, or the one more attribute reasoning() names: the shape
+        # for a colour property, else the colour ("red shape")
+        extra = "<shape>" if kind == "colour" else "<colour> shape"
+        rules.append(Rule(f"noun_{kind}", _words(commands.REASONING_NOUNS) + (extra,)))
+        rules.append(Rule(f"known_{kind}", _words(known[kind])))
+        reasoning += ["[the] " + _template(t.removeprefix("the "), kind) for t in templates]
+    rules.append(Rule("reasoning", tuple(sorted(set(reasoning)))))
     return tuple(rules)
 
 
@@ -118,6 +126,24 @@ def sentence_pattern() -> re.Pattern:
 
 def in_language(sentence: str) -> bool:
     return sentence_pattern().fullmatch(sentence + " ") is not None
+
+
+@lru_cache(maxsize=1)
+def _description_pattern() -> re.Pattern:
+    rules = {r.name: r for r in command_rules()}
+    return re.compile(_regex_of("[<polite>] [<leading>] [the]", rules) + "(?P<description>"
+                      + _regex_of("(<referring> | <reasoning>)", rules) + ")" + _regex_of("[<polite>] [please]", rules))
+
+
+def description(sentence: str) -> str | None:
+    """What a command asks for: the sentence without its leading phrase, politeness and first "the"
+    ("thanks grab the red star please" -> "red star"); None outside the language. Two sentences
+    with one description select the same object."""
+    m = _description_pattern().fullmatch(sentence + " ")
+    if m is None:
+        return None
+    words = m.group("description").split()
+    return " ".join(words[1:] if words[:1] == ["the"] else words)
 
 
 def grammar_words(rules: tuple[Rule, ...] | None = None) -> list[str]:

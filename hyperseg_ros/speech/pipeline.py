@@ -2,6 +2,11 @@
 
 ROS-free; the speech node is a shell around it. Every chunk is counted once (`chunks_received` =
 used + rejected by reason), and repaired defects (odd length, NaN, clipping) have their own counts.
+
+A recogniser that decodes as audio comes (`begin`, `feed`, `end`: the grammar engine) is fed the
+utterance in progress at each chunk, so when the utterance ends only its last frames are left to
+decode and `push` returns it already recognised; others (`recognize`) get the whole utterance in
+`transcribe`.
 """
 from __future__ import annotations
 
@@ -16,6 +21,9 @@ from hyperseg_ros.speech.grammar import spoken_form
 from hyperseg_ros.speech.recognizer import Recognition
 from hyperseg_ros.speech.vad import Utterance, VoiceActivity
 
+DEFAULT_MIN_CONFIDENCE = 0.9  # the speech node's min_confidence: the grammar engine's decoders agree
+DEFAULT_END_SILENCE_MS = 200  # the silence that ends an utterance (the node's end_silence_ms)
+
 
 @dataclass(frozen=True)
 class Transcribed:
@@ -23,15 +31,17 @@ class Transcribed:
     accepted: bool
     stamp_ns: int  # stream time of the utterance's first sample
     seconds: float  # utterance length
-    decode_ms: float  # recogniser time
+    decode_ms: float  # recogniser time after the utterance ended (what delays the command)
 
 
 class SpeechPipeline:
-    def __init__(self, recognizer, min_confidence: float = 0.3, max_gap_s: float = 1.0, **vad_args):
+    def __init__(self, recognizer, min_confidence: float = DEFAULT_MIN_CONFIDENCE, max_gap_s: float = 1.0,
+                 **vad_args):
         self.recognizer = recognizer
         self.min_confidence = min_confidence
         self.max_gap_ns = int(max_gap_s * 1e9)
-        self.vad_args = vad_args
+        self.vad_args = dict(end_silence_ms=DEFAULT_END_SILENCE_MS) | vad_args
+        self.streaming = all(hasattr(recognizer, m) for m in ("begin", "feed", "end"))
         self.counts: Counter = Counter()
         self._format = None
         self._reset_stream(0)
@@ -40,6 +50,7 @@ class SpeechPipeline:
         self.resampler, self.vad = Resampler(), VoiceActivity(**self.vad_args)
         self._origin_ns, self._samples = stamp_ns, 0  # stream time of sample 0 at 16 kHz
         self._next_ns = None
+        self._fed = None  # samples of the utterance in progress given to the recogniser (None: not begun)
 
     def push(self, data: bytes, sample_rate: int, channels: int, encoding: str, stamp_ns: int) -> list[Utterance]:
         """One chunk; returns the utterances it completed (to hand to `transcribe`)."""
@@ -64,11 +75,33 @@ class SpeechPipeline:
         self.counts["chunks_used"] += 1
         x = self.resampler(decoded.samples, decoded.rate)
         self._samples += len(x)
-        return out + self.vad.push(x)
+        return out + self._stream(self.vad.push(x))
+
+    def _stream(self, done: list[Utterance]) -> list[Utterance]:
+        """Feed the recogniser: the rest of each utterance that ended (then its result), and the new
+        audio of the one in progress."""
+        if not self.streaming:
+            return done
+        for u in done:
+            if self._fed is None:  # began and ended within this chunk
+                self.recognizer.begin()
+                self._fed = 0
+            t0 = time.perf_counter()
+            self.recognizer.feed(u.samples[self._fed:])
+            u.recognition = self.recognizer.end()
+            u.decode_ms = (time.perf_counter() - t0) * 1000.0
+            self._fed = None
+        if self.vad.in_speech:
+            if self._fed is None:
+                self.recognizer.begin()
+                self._fed = 0
+            self.recognizer.feed(self.vad.speech_since(self._fed))
+            self._fed = self.vad.samples_in_speech
+        return done
 
     def _end_stream(self) -> list[Utterance]:
         rest = self.resampler.flush()
-        return self.vad.push(rest) + self.vad.flush()
+        return self._stream(self.vad.push(rest) + self.vad.flush())
 
     def flush(self) -> list[Utterance]:
         """No more audio for now (the microphone stopped): the utterance in progress ends."""
@@ -80,9 +113,11 @@ class SpeechPipeline:
         return self._origin_ns + int(u.start_sample * 1e9 / TARGET_RATE)
 
     def transcribe(self, u: Utterance, stamp_ns: int | None = None) -> Transcribed:
-        t0 = time.perf_counter()
-        rec = self.recognizer.recognize(u.samples)
-        decode_ms = (time.perf_counter() - t0) * 1000.0
+        rec, decode_ms = u.recognition, u.decode_ms
+        if rec is None:
+            t0 = time.perf_counter()
+            rec = self.recognizer.recognize(u.samples)
+            decode_ms = (time.perf_counter() - t0) * 1000.0
         rec = Recognition(spoken_form(rec.text), rec.confidence, rec.alternatives)
         accepted = bool(rec.text) and rec.confidence >= self.min_confidence
         self.counts["utterances"] += 1

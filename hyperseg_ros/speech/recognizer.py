@@ -1,25 +1,46 @@
-"""The embedded recogniser: pocketsphinx restricted to the command grammar.
+"""The embedded recogniser: pocketsphinx restricted to the command grammar, decoding as audio comes.
 
-One pass over each utterance (16 kHz mono) with the lattice kept (`bestpath`): the best sentence
-of the command language, its n-best list (deduplicated: the lattice repeats a sentence once per
-segmentation) as alternatives, and its lattice posterior as confidence. The posterior of a whole
-sentence shrinks with its length, so the confidence is its geometric mean per word.
+An utterance is decoded while it is spoken (`begin`, `feed` for each piece, `end`), so at its end
+only the last frames remain: `end` takes milliseconds where decoding the whole utterance at once
+took ~100 ms (and, with the lattice kept for n-best lists, over a second). `recognize` runs the
+same steps on a whole signal (files, tests).
 
-Measured on 13 espeak-ng utterances before settling on this (see the README's speech section):
-rescoring one-word swaps against a free phone loop chose the wrong word more often than the
-grammar pass (4 right against 7), and the phone-loop match did not separate right from wrong;
-without the lattice (`bestpath` off) decoding is ~8x faster but loses words the lattice keeps.
+Choices, each measured with scripts/bench_speech.py on espeak-ng voices (docs/REFERENCE.md, "Speech
+commands", has the numbers):
+- a noise floor: seeded pink noise at `floor` x the utterance's level so far is added before the
+  features. Synthetic or gated audio has stretches of near-digital silence, which the acoustic
+  model (trained on recordings, which always have a floor) reads badly: its silence model then
+  swallows whole words ("select the black triangle" -> "the triangle"). A real microphone's own
+  floor is usually above it, so there it changes little. White noise masked the weak fricatives
+  ("fetch" -> "get") more than pink noise does.
+- live cepstral mean normalisation carried from utterance to utterance (the decoder's own): it
+  adapts to the speaker and microphone. A fixed prior for each utterance did much worse, and a mean
+  over the whole utterance (batch) somewhat worse.
+- no lattice: `bestpath` off. The lattice's n-best lists repeated the best sentence once per
+  segmentation (no alternatives in the first 20), cost seconds, and its posterior was 1.0.
+- language weight 1 (default 6.5): the grammar's choices weigh as their probabilities; at 6.5 the
+  decoder dropped optional words (a leading phrase costs log(1/36) x 6.5).
+- three decoders over frequency warps 1.0, 0.9 and 1.1 (vocal tract length: a female voice is
+  heard better warped): the sentence most of them hear wins, ties going to the unwarped one, and
+  the share that hear it is the confidence; the others' sentences are the alternatives. The
+  per-frame acoustic score of the worst word did not separate right from wrong; agreement does,
+  partly (the errors left are words the model hears confidently wrong in every warp).
 """
 from __future__ import annotations
 
+import math
 import tempfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.signal import lfilter
 
 from hyperseg_ros.speech import grammar, lexicon
 from hyperseg_ros.speech.audio import to_pcm16
+
+FRAME = 160  # 10 ms at 16 kHz
 
 
 @dataclass(frozen=True)
@@ -36,10 +57,60 @@ def model_dir() -> Path:
     return Path(pocketsphinx.get_model_path()) / "en-us"
 
 
-class GrammarRecognizer:
-    """pocketsphinx over the command grammar."""
+def pink_filter(rate: int = 16000) -> tuple[np.ndarray, np.ndarray]:
+    """An IIR filter whose gain falls ~3 dB an octave (pink noise from white) over the speech band:
+    four real poles a factor 6 apart from 40 Hz, a zero between each two."""
+    poles = 40.0 * 6.0 ** np.arange(4)
+    zeros = poles * math.sqrt(6.0)
+    b = np.poly(np.exp(-2 * np.pi * zeros / rate))
+    a = np.poly(np.exp(-2 * np.pi * poles / rate))
+    return b, a
 
-    def __init__(self, n_alternatives: int = 3, nbest_scan: int = 60):
+
+class NoiseFloor:
+    """Adds pink noise at `level` x the running peak of the signal's 50 ms level, in 10 ms frames,
+    seeded per utterance (the same audio gives the same features). Streaming: pieces of any length
+    give the same output as the whole signal."""
+
+    def __init__(self, level: float, seed: int = 1):
+        self.level, self.seed = level, seed
+        self._b, self._a = pink_filter()
+        impulse = lfilter(self._b, self._a, np.eye(1, 1 << 14)[0])
+        self._gain = 1.0 / math.sqrt(float(np.sum(impulse ** 2)))  # white noise of unit variance in, out
+        self.reset()
+
+    def reset(self) -> None:
+        self._rng = np.random.default_rng(self.seed)
+        self._zi = np.zeros(len(self._a) - 1)
+        self._recent = np.zeros(5)  # the last five frames' mean squares (50 ms)
+        self._peak = 0.0
+        self._pending = np.zeros(0, np.float32)
+
+    def __call__(self, x: np.ndarray, last: bool = False) -> np.ndarray:
+        x = np.concatenate([self._pending, x.astype(np.float32)])
+        n = len(x) if last else len(x) - len(x) % FRAME
+        x, self._pending = x[:n], x[n:]
+        if n == 0 or self.level <= 0:
+            return x
+        out = np.empty(n, np.float32)
+        noise, self._zi = lfilter(self._b, self._a, self._rng.standard_normal(n), zi=self._zi)
+        noise *= self._gain  # unit variance
+        for i in range(0, n, FRAME):
+            frame = x[i:i + FRAME].astype(np.float64)
+            self._recent = np.roll(self._recent, -1)
+            self._recent[-1] = float(np.mean(frame ** 2))
+            self._peak = max(self._peak, math.sqrt(float(self._recent.mean())))
+            out[i:i + FRAME] = frame + noise[i:i + len(frame)] * (self.level * self._peak)
+        return out
+
+
+class GrammarRecognizer:
+    """pocketsphinx over the command grammar, one utterance at a time, by one decoder per
+    frequency warp; the sentence most of them hear wins, and the share that hear it is the
+    confidence."""
+
+    def __init__(self, floor: float = 0.04, warps: tuple[float, ...] = (1.0, 0.9, 1.1), block: int = 320,
+                 **decoder_args):
         from pocketsphinx import Decoder
 
         model = model_dir()
@@ -48,32 +119,70 @@ class GrammarRecognizer:
         folder = Path(self._dir.name)
         lexicon.write_dictionary(self.pronunciations, folder / "command.dict")
         (folder / "command.gram").write_text(grammar.jsgf(), encoding="utf-8")
-        # dither: synthetic or gated audio has runs of exact zeros, on which the front end's noise
-        # estimate swallows the first words; a fixed seed keeps decoding deterministic.
-        self._decoder = Decoder(hmm=str(model / "en-us"), dict=str(folder / "command.dict"),
-                                jsgf=str(folder / "command.gram"), samprate=16000, loglevel="FATAL",
-                                dither=True, seed=1, bestpath=True)
-        self.n_alternatives, self.nbest_scan = n_alternatives, nbest_scan
+        # dither: gated audio has runs of exact zeros; a fixed seed keeps decoding deterministic.
+        # lw 1: the grammar's choices weigh as their probabilities (6.5, the default, favoured
+        # dropping optional words: a leading phrase costs log(1/36) x 6.5).
+        args = dict(hmm=str(model / "en-us"), dict=str(folder / "command.dict"), jsgf=str(folder / "command.gram"),
+                    samprate=16000, loglevel="FATAL", dither=True, seed=1, bestpath=False, lw=1.0) | decoder_args
+        self._decoders = [Decoder(**args, **({} if w == 1.0 else dict(warp_type="inverse_linear", warp_params=str(w))))
+                          for w in warps]
+        self.warps = tuple(warps)
+        self._floor = NoiseFloor(floor)
+        self.block = block  # samples per decoder call: fixed, so results do not depend on chunking
+        self._buffer = np.zeros(0, np.float32)
+        self._open = False
 
     def close(self) -> None:
         self._dir.cleanup()
 
-    def recognize(self, samples: np.ndarray) -> Recognition:
-        """samples: float32 mono at 16 kHz, one utterance."""
-        d = self._decoder
-        d.start_utt()
-        d.process_raw(to_pcm16(samples), full_utt=True)
-        d.end_utt()
-        hyp = d.hyp()
-        if hyp is None or not hyp.hypstr:
+    def begin(self) -> None:
+        """A new utterance starts (an unfinished one is dropped)."""
+        for d in self._decoders:
+            if self._open:
+                d.end_utt()
+            d.start_utt()
+        self._floor.reset()
+        self._buffer = np.zeros(0, np.float32)
+        self._open = True
+
+    def _process(self, x: np.ndarray) -> None:
+        pcm = to_pcm16(x)
+        for d in self._decoders:
+            d.process_raw(pcm, full_utt=False)
+
+    def feed(self, samples: np.ndarray) -> None:
+        """The utterance's next samples (float32 mono at 16 kHz, any length)."""
+        if not self._open:
+            self.begin()
+        self._buffer = np.concatenate([self._buffer, self._floor(samples)])
+        n = len(self._buffer) - len(self._buffer) % self.block
+        if n:
+            self._process(self._buffer[:n])
+            self._buffer = self._buffer[n:]
+
+    def end(self) -> Recognition:
+        """The utterance is over: the sentence of the command language most decoders heard."""
+        if not self._open:
             return Recognition("", 0.0)
-        text = hyp.hypstr
-        alternatives: list[str] = []
-        for i, n in enumerate(d.nbest()):
-            if i >= self.nbest_scan or len(alternatives) >= self.n_alternatives:
-                break
-            if n.hypstr and n.hypstr != text and n.hypstr not in alternatives:
-                alternatives.append(n.hypstr)
-        posterior = min(max(float(d.get_prob()), 0.0), 1.0)
-        confidence = posterior ** (1.0 / len(text.split()))
-        return Recognition(text, confidence, tuple(alternatives))
+        rest = np.concatenate([self._buffer, self._floor(np.zeros(0, np.float32), last=True)])
+        if len(rest):
+            self._process(rest)
+        heard = []
+        for d in self._decoders:
+            d.end_utt()
+            hyp = d.hyp()
+            heard.append(hyp.hypstr if hyp is not None else "")
+        self._open = False
+        votes = Counter(heard)
+        # most votes first; a tie goes to the sentence of the earlier decoder (the unwarped one first)
+        ranked = sorted(votes, key=lambda t: (-votes[t], heard.index(t)))
+        text = ranked[0]
+        if not text:
+            return Recognition("", 0.0, tuple(t for t in ranked[1:] if t))
+        return Recognition(text, votes[text] / len(heard), tuple(t for t in ranked[1:] if t))
+
+    def recognize(self, samples: np.ndarray) -> Recognition:
+        """samples: float32 mono at 16 kHz, one whole utterance."""
+        self.begin()
+        self.feed(samples)
+        return self.end()

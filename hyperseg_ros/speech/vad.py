@@ -4,6 +4,8 @@ Energy against an adaptive noise floor, in 10 ms frames. Speech starts after `st
 above the floor; the utterance ends after `end_silence_ms` below it (the latency from the end of
 speech to a transcript) or at `max_utterance_s`. Minutes of silence cost one float of state; an
 utterance keeps `pre_roll_ms` of audio from before its start so the first consonant is not lost.
+The audio of the utterance in progress can be read as it grows (`speech_since`), so a recogniser
+can decode it while it is spoken.
 """
 from __future__ import annotations
 
@@ -21,6 +23,9 @@ class Utterance:
     samples: np.ndarray  # float32 at 16 kHz, pre-roll and trailing silence included
     start_sample: int  # stream index of samples[0]
     forced_end: bool  # cut at max_utterance_s, not at silence
+    speech_end: int = 0  # stream index just after its last loud frame (the end of speech)
+    recognition: object = None  # a streaming recogniser's result, set by the pipeline
+    decode_ms: float = 0.0  # the recogniser's time after the utterance ended
 
 
 class VoiceActivity:
@@ -37,6 +42,7 @@ class VoiceActivity:
         self._start = 0
         self._loud = 0
         self._quiet = 0
+        self._last_loud = 0
 
     @property
     def in_speech(self) -> bool:
@@ -57,6 +63,17 @@ class VoiceActivity:
             if u is not None:
                 out.append(u)
         return out
+
+    @property
+    def samples_in_speech(self) -> int:
+        """Samples of the utterance in progress so far (0 when none)."""
+        return len(self._speech) * FRAME if self._speech is not None else 0
+
+    def speech_since(self, k: int) -> np.ndarray:
+        """The utterance in progress from its k-th sample (a multiple of 10 ms frames) on."""
+        if self._speech is None or k >= len(self._speech) * FRAME:
+            return np.zeros(0, np.float32)
+        return np.concatenate(self._speech[k // FRAME:])
 
     def flush(self) -> list[Utterance]:
         """End of stream: an utterance in progress ends here."""
@@ -79,9 +96,12 @@ class VoiceActivity:
                 self._start = index + FRAME - len(self._speech) * FRAME
                 self.pre_roll.clear()
                 self._quiet = 0
+                self._last_loud = index + FRAME
             return None
         self._speech.append(frame)
         self._quiet = 0 if loud else self._quiet + 1
+        if loud:
+            self._last_loud = index + FRAME
         if self._quiet >= self.end_frames:
             return self._finish(forced=False)
         if len(self._speech) >= self.max_frames:
@@ -89,6 +109,6 @@ class VoiceActivity:
         return None
 
     def _finish(self, forced: bool) -> Utterance:
-        u = Utterance(np.concatenate(self._speech), self._start, forced)
+        u = Utterance(np.concatenate(self._speech), self._start, forced, self._last_loud)
         self._speech, self._loud, self._quiet = None, 0, 0
         return u

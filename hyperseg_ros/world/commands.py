@@ -39,6 +39,7 @@ RELATIONS = {"left of": ("left of", "to the left of"), "right of": ("right of", 
              "above": ("above",), "below": ("below", "under"), "next to": ("next to", "beside"),
              "inside": ("inside", "in")}
 NOUNS = ("shape", "one", "object", "thing")  # stand-ins when the shape is not named
+REASONING_NOUNS = ("shape", "one", "object")  # the stand-ins of a reasoning phrase ("the one with ...")
 
 # Reasoning: a property that must be inferred, mapped to the shapes or colours that have it.
 CORNER_WORDS = {
@@ -327,7 +328,7 @@ REASONING_PROPERTIES = _reasoning_properties()
 
 
 def _reasoning_text(rng: np.random.Generator, words: str, kind: str, extra: str | None) -> str:
-    noun = extra or str(rng.choice(("shape", "one", "object")))
+    noun = extra or str(rng.choice(REASONING_NOUNS))
     template = str(rng.choice(REASONING_TEMPLATES[kind]))
     return template.format(noun=noun, words=words)
 
@@ -349,7 +350,8 @@ def reasoning(rng: np.random.Generator, scene: Scene, no_match: bool = False,
         if len(hits) == 1 and scene.masks[hits[0]].any():
             return _wrap(rng, "reasoning", _reasoning_text(rng, words, kind, None), (objects[hits[0]].identity,),
                          kind)
-        # several objects have the property: name one more plain attribute to single one out
+        # several objects have the property: name one more plain attribute to single one out (its
+        # colour, "the red shape with ...", or for a colour property its shape, "the star coloured like ...")
         i = target if target is not None else hits[int(rng.integers(len(hits)))]
         extra_kind = "colour" if kind != "colour" else "shape"
         extra = getattr(objects[i], extra_kind)

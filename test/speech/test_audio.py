@@ -62,3 +62,16 @@ def test_endless_speech_is_cut_at_the_maximum_length():
     vad = VoiceActivity(max_utterance_s=2.0)
     out = vad.push(tone(5.0))
     assert [u.forced_end for u in out] == [True, True] and all(len(u.samples) <= 32000 for u in out)
+
+
+def test_the_utterance_in_progress_can_be_read_as_it_grows_and_knows_where_speech_ended():
+    vad = VoiceActivity(end_silence_ms=200, pre_roll_ms=100)
+    assert vad.push(np.zeros(1600, np.float32)) == [] and vad.speech_since(0).size == 0
+    vad.push(tone(0.5))
+    grown = vad.speech_since(0)
+    assert vad.in_speech and len(grown) == vad.samples_in_speech >= 8000
+    assert np.array_equal(vad.speech_since(1600), grown[1600:])
+    (u,) = vad.push(np.zeros(8000, np.float32))
+    assert np.array_equal(u.samples[:len(grown)], grown)
+    assert abs(u.speech_end - (1600 + 8000)) <= 160  # the tone's last frame
+    assert len(u.samples) + u.start_sample - u.speech_end == 200 * 16  # then the end silence

@@ -19,6 +19,30 @@ def test_sentences_outside_the_command_language_are_refused():
         assert not grammar.in_language(s), s
 
 
+@pytest.mark.parametrize("sentence", [
+    "the small star",  # a size comes only with a colour and a shape
+    "the small red thing",
+    "the largest small red star",  # a superlative names one or two of colour and shape
+    "the red star left of the blue one",  # a relation's anchor is a colour and a shape
+    "the red star left of the cross",
+    "the red star on the left below the blue cross",  # one of position, superlative, relation
+    "the red shape coloured like blood",  # a colour property is narrowed by a shape, not a colour
+    "the star with three corners",  # and a corner or shape property by a colour
+    "the thing with three corners",  # "thing" is no reasoning stand-in
+])
+def test_the_grammar_refuses_what_the_world_never_says(sentence):
+    assert not grammar.in_language(sentence)
+
+
+def test_the_grammar_accepts_each_phrase_form():
+    for s in ("pick up the red thing", "the star", "grab the red star", "the small red star",
+              "thanks find the leftmost red star please", "the red one at the top",
+              "the small red star to the left of the blue cross", "red star please",
+              "the red shape with three corners", "the star coloured like blood",
+              "the object that looks like a wheel thank you please"):
+        assert grammar.in_language(s), s
+
+
 def test_a_word_added_to_the_world_reaches_the_grammar(monkeypatch):
     monkeypatch.setattr(commands, "LEADING", commands.LEADING + ("fetch me",))
     assert "<leading> = " in grammar.jsgf() and "fetch me" in grammar.jsgf()

@@ -94,8 +94,6 @@ def test_bad_audio_is_counted_and_a_spoken_command_still_gets_through(ros_env, t
         assert proc.stop() == 0, proc.log()[-3000:]
 
 
-@pytest.mark.xfail(strict=True, reason="the grammar engine hears 'star' for 'circle' in this en-us recording "
-                   "(exact sentences 50% on val, n=48: issue 26's acceptance is not met yet)")
 def test_spoken_command_gives_the_masks_of_the_typed_one(ros_env, tmp_path, start_node, speech_client):
     c = speech_client
     node = start_node()

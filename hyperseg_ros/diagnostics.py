@@ -59,6 +59,8 @@ def diagnostic_status(stats: StatsSnapshot, name: str, hardware_id: str, model: 
         _kv("latency_p50_ms", stats.latency_p50_ms),
         _kv("latency_p99_ms", stats.latency_p99_ms),
         _kv("processed_per_s", stats.processed_per_s),
+        # where a processed frame's time goes, mean ms per frame over the last 64 (StreamStats)
+        *[_kv(f"stage_{stage}_mean_ms", ms) for stage, ms in stats.stage_mean_ms.items()],
         _kv("model", model),
         _kv("device", device),
         _kv("process_rss_mb", psutil.Process().memory_info().rss / 2**20),

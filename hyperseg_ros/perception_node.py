@@ -68,6 +68,29 @@ WARN_PERIOD_S = 2.0  # bad input warnings are throttled to one per this period a
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 
 
+class _StageClock:
+    """Milliseconds per stage of one frame in the node: `wait` in the latest-frame slot, `decode`, the
+    model's own stages (`model_<stage>`; `model_other`: the stream's and session's work around them),
+    `message` (RLE and message), `publish`, `overlay`. They add up to the frame's time in the node."""
+
+    def __init__(self, wait: float):
+        self.stages = {"wait": wait}
+        self._at = time.perf_counter()
+
+    def lap(self, stage: str) -> float:
+        now = time.perf_counter()
+        self.stages[stage] = ms = (now - self._at) * 1e3
+        self._at = now
+        return ms
+
+    def split_model(self, model_ms: dict[str, float]) -> None:
+        """The lap since decode, split into the model's stages (`total` is the session's sum)."""
+        lap = self.lap("model_other")
+        parts = {f"model_{name}": ms for name, ms in model_ms.items() if name != "total"}
+        self.stages.update(parts)
+        self.stages["model_other"] = max(0.0, lap - sum(parts.values()))
+
+
 def _stamp_ns(header) -> int:
     return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
@@ -392,19 +415,23 @@ class PerceptionNode(LifecycleNode):
 
     def _process(self, camera: Camera, frame: Frame) -> None:
         msg, stats, ports = frame.payload, camera.stats, self._ports[camera.name]
+        clock = _StageClock(wait=(time.monotonic_ns() - frame.received_ns) / 1e6)
         try:
             rgb = compressed_to_rgb(msg) if isinstance(msg, CompressedImage) else image_to_rgb(msg)
+            clock.lap("decode")
             output = camera.processor.process(rgb, frame.stamp_ns, frame.frame_id)
             if output is None:
                 stats.count_dropped(DROP_NO_COMMAND)
                 return
+            clock.split_model(output.result.timings_ms)
             if output.reset_reason:  # per kind: a stream that changes every frame would log every frame
                 self._log(f"reset_{output.reset_reason}{_of(camera)}",
                           f"temporal state{_of(camera)} cleared: {output.reset_reason}", "info")
             seg = segmentation_message(msg.header, output, rgb.shape[0], rgb.shape[1], latency_ms=0.0)
+            clock.lap("message")
             seg.latency_ms = (time.monotonic_ns() - frame.received_ns) / 1e6
             ports.seg_pub.publish(seg)
-            stats.count_processed(seg.latency_ms)
+            clock.lap("publish")
         except ImageError as err:  # e.g. a corrupt jpeg: only found when decoding
             self._reject_image(err, camera)
             return
@@ -422,6 +449,8 @@ class PerceptionNode(LifecycleNode):
             except Exception as err:  # noqa: BLE001
                 if self.context.ok():
                     self._log("overlay_error", f"overlay failed: {err}", "error")
+            clock.lap("overlay")
+        stats.count_processed(seg.latency_ms, clock.stages)
 
     def start(self) -> bool:
         """configure + activate (what `autostart` does); False when a transition failed."""

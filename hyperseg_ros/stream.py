@@ -185,6 +185,7 @@ class StatsSnapshot:
     latency_p99_ms: float
     processed_per_s: float  # over the same window
     commands_lost: int = 0  # publisher sequence numbers skipped: overwritten in a queue before the node saw them
+    stage_mean_ms: dict[str, float] = field(default_factory=dict)  # where a frame's time went (see count_processed)
 
     @property
     def in_flight(self) -> int:
@@ -195,7 +196,7 @@ class StatsSnapshot:
 class StreamStats:
     """Thread-safe counters: every frame received ends up processed, dropped or rejected."""
 
-    def __init__(self, window: int = 512, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, window: int = 512, clock: Callable[[], float] = time.monotonic, stage_window: int = 64):
         self._lock = threading.Lock()
         self._clock = clock
         self._received = self._processed = self._commands = self._commands_lost = 0
@@ -204,6 +205,7 @@ class StreamStats:
         self._commands_rejected: Counter[str] = Counter()
         self._latency_ms: deque[float] = deque(maxlen=window)
         self._done_at: deque[float] = deque(maxlen=window)
+        self._stages: deque[dict[str, float]] = deque(maxlen=stage_window)
 
     def count_received(self) -> None:
         with self._lock:
@@ -217,11 +219,15 @@ class StreamStats:
         with self._lock:
             self._rejected[reason] += 1
 
-    def count_processed(self, latency_ms: float) -> None:
+    def count_processed(self, latency_ms: float, stages_ms: dict[str, float] | None = None) -> None:
+        """stages_ms: milliseconds per stage of this frame; the snapshot gives each stage's mean per
+        frame over the last `stage_window` frames (0 where a frame skipped it), so that they add up."""
         with self._lock:
             self._processed += 1
             self._latency_ms.append(float(latency_ms))
             self._done_at.append(self._clock())
+            if stages_ms is not None:
+                self._stages.append(dict(stages_ms))
 
     def count_command(self, rejected_reason: str | None = None) -> None:
         with self._lock:
@@ -244,9 +250,11 @@ class StreamStats:
             done = list(self._done_at)
             p50, p99 = (np.percentile(lat, [50, 99]).tolist() if lat.size else (float("nan"), float("nan")))
             rate = (len(done) - 1) / (done[-1] - done[0]) if len(done) > 1 and done[-1] > done[0] else 0.0
+            names = sorted({name for stages in self._stages for name in stages})
+            means = {name: sum(s.get(name, 0.0) for s in self._stages) / len(self._stages) for name in names}
             return StatsSnapshot(self._received, self._processed, dict(self._dropped), dict(self._rejected),
                                  self._commands, dict(self._commands_rejected), p50, p99, rate,
-                                 self._commands_lost)
+                                 self._commands_lost, means)
 
 
 # drop reasons

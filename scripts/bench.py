@@ -4,8 +4,11 @@
 Per task the model's median ms per frame (through SegmentationSession, no ROS): `full` with the
 language pass, `per-frame` without it, and `at n=4` the mean of one full and three per-frame
 frames (llm_every_n_frames 4, the default) with its frames/s. Then the node as a robot sees it
-(640x480 rgb8 at 30 Hz over Fast DDS, each task's command sent in turn): frames answered per second (latest frame
-wins: the others are dropped, never queued) and receive-to-publish latency p50 / p99, per task.
+(640x480 rgb8 at 30 Hz over Fast DDS, each task's command sent in turn, after the node's default task: open
+vocabulary over the model's default categories): frames answered per second (latest frame wins: the others are
+dropped, never queued), receive-to-publish latency p50 / p99 and end-to-end latency (frame stamp to answer
+received) p50 / p99, per task. A second table says where a frame's time goes in the node, as the node's
+/diagnostics report it: mean ms per frame in the latest-frame slot, decoding, each model stage, the message.
 
     .venv/bin/python -P scripts/bench.py [--model-args "..."] [--node-args "..."]
 """
@@ -20,7 +23,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 EVERY_N = 4
-NODE_ARGS = "--tasks referring,open_vocabulary,visual_prompt --seconds 8"  # one node run per repeat
+NODE_ARGS = "--tasks default,referring,open_vocabulary,visual_prompt --seconds 8"  # one node run per repeat
+STAGE_ORDER = ("wait", "decode", "model_preprocess", "model_pyramid_encoder", "model_vanilla_encoder",
+               "model_perceiver", "model_llm", "model_predictor", "model_postprocess", "model_other", "message",
+               "publish", "overlay")
 
 
 def _fmt(value, digits: int = 1) -> str:
@@ -46,18 +52,36 @@ def table(model: dict, node: dict) -> list[str]:
     lines = [f"model {model['model']} on {model['device']} ({model['dtype']}), {model['image']}; "
              f"node: {node['image']} at {node['publish_rate_hz']:g} Hz, medians of {node['repeats']} runs", "",
              f"| task | model ms, full | model ms, per-frame | model ms at n={EVERY_N} | model fps at n={EVERY_N} | "
-             "node fps | node p50 ms | node p99 ms |", "|---|---|---|---|---|---|---|---|"]
+             "node fps | node p50 ms | node p99 ms | end-to-end p50 ms | end-to-end p99 ms |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
 
     def node_cells(m):
-        return " | | |" if m is None else (f" {_fmt(m['processed_fps'])} | {_fmt(m['node_latency_p50_ms'])} | "
-                                            f"{_fmt(m['node_latency_p99_ms'])} |")
+        return " | | | | |" if m is None else "".join(
+            f" {_fmt(m[k])} |" for k in ("processed_fps", "node_latency_p50_ms", "node_latency_p99_ms",
+                                         "end_to_end_p50_ms", "end_to_end_p99_ms"))
 
+    stage_rows = dict(rows)  # before the model's rows take theirs
     for task in full:
         mean = (full[task]["wall"] + (EVERY_N - 1) * per_frame[task]["wall"]) / EVERY_N
         lines.append(f"| {task} | {_fmt(full[task]['wall'])} | {_fmt(per_frame[task]['wall'])} | {_fmt(mean)} | "
                      f"{_fmt(1000 / mean)} |" + node_cells(rows.pop(task, None)))
     for name, m in rows.items():
         lines.append(f"| node: {name.replace('default', 'its default task')} | | | | |" + node_cells(m))
+    return lines + [""] + stage_table(stage_rows)
+
+
+def stage_table(rows: dict[str, dict]) -> list[str]:
+    """Where a frame's time goes in the node, mean ms per frame per stage (its /diagnostics), per row."""
+    seen = {stage for m in rows.values() for stage in m.get("stages_mean_ms", {})}
+    stages = [s for s in STAGE_ORDER if s in seen] + sorted(seen - set(STAGE_ORDER))
+    if not stages:
+        return []
+    lines = ["| node, mean ms per frame | " + " | ".join(s.replace("model_", "model: ") for s in stages) + " |",
+             "|---|" + "---|" * len(stages)]
+    for name, m in rows.items():
+        got = m.get("stages_mean_ms", {})
+        lines.append(f"| {name.replace('default', 'its default task')} | "
+                     + " | ".join(_fmt(got.get(s)) for s in stages) + " |")
     return lines
 
 

@@ -5,7 +5,9 @@ Starts `python -m hyperseg_ros.perception_node` in its own process (ROS_DOMAIN_I
 discovery, the shipped shared-memory profile), publishes moving-disc frames for --seconds, and
 prints one JSON object: processed frames/s, the node's receive-to-publish latency (its
 `latency_ms` field) and the end-to-end latency (answer received minus frame stamp), as medians
-over --repeats runs, plus the node's own frame accounting from /diagnostics. With --tasks, each
+over --repeats runs, plus the node's own frame accounting from /diagnostics and, per task, where a
+frame's time went in the node (its stage_<stage>_mean_ms: wait in the slot, decode, the model's
+stages, message, publish). With --tasks, each
 run measures each task in turn (a SegmentationCommand, a warm-up, then the measured window).
 
     .venv/bin/python -P scripts/bench_node.py --model-path models/hyperseg-world --seconds 20
@@ -80,6 +82,15 @@ def _metrics(window: list, measured_s: float, sent: int) -> dict:
             "end_to_end_p50_ms": pct(e2e, 50), "end_to_end_p99_ms": pct(e2e, 99)}
 
 
+def _stages(diagnostics: list[DiagnosticArray]) -> dict[str, float]:
+    """The node's latest per-stage means (stage_<stage>_mean_ms of its /diagnostics) by stage."""
+    if not diagnostics:
+        return {}
+    values = {kv.key: kv.value for kv in diagnostics[-1].status[0].values}
+    return {k[len("stage_"):-len("_mean_ms")]: float(v) for k, v in values.items()
+            if k.startswith("stage_") and k.endswith("_mean_ms")}
+
+
 def run_once(args, env: dict, log_dir: Path, every_n: int | None = None) -> dict:
     """One node process; per task of args.tasks a warm-up, then a measured window. -> {task: metrics},
     plus the node's frame accounting from /diagnostics."""
@@ -132,11 +143,12 @@ def run_once(args, env: dict, log_dir: Path, every_n: int | None = None) -> dict
                 while (remaining := next_t - time.monotonic()) > 0:  # serve callbacks until the next frame
                     executor.spin_once(timeout_sec=remaining)
             measured_s = time.monotonic() - measured_start
+            stages = _stages(diagnostics)  # the node's last 64 frames: this task's
             settle = time.monotonic() + 3
             while time.monotonic() < settle:
                 executor.spin_once(timeout_sec=0.1)
             window = [(t, m) for t, m in answers[counted_from:] if m.command_id == (msg.id if msg else "")]
-            report[task] = _metrics(window, measured_s, i - sent_before)
+            report[task] = {**_metrics(window, measured_s, i - sent_before), "stages_mean_ms": stages}
         diag = {kv.key: kv.value for kv in diagnostics[-1].status[0].values} if diagnostics else {}
         report["diagnostics"] = {k: v for k, v in diag.items() if k.startswith(("frames_", "dropped_", "rejected_"))}
         return report
@@ -192,10 +204,16 @@ def main() -> int:
         values = [r[task][key] for r in runs if r[task][key] is not None and r["llm_every_n_frames"] == (every_n or "yaml")]
         return statistics.median(values) if values else None
 
+    def stage_medians(every_n=None, task="default"):
+        chosen = [r[task]["stages_mean_ms"] for r in runs if r["llm_every_n_frames"] == (every_n or "yaml")]
+        names = sorted({name for stages in chosen for name in stages})
+        return {name: statistics.median(s.get(name, 0.0) for s in chosen) for name in names}
+
     def medians(every_n=None):
         if args.tasks == ["default"]:
-            return {k: median(k, every_n) for k in keys}
-        return {task: {k: median(k, every_n, task) for k in keys} for task in args.tasks}
+            return {**{k: median(k, every_n) for k in keys}, "stages_mean_ms": stage_medians(every_n)}
+        return {task: {**{k: median(k, every_n, task) for k in keys}, "stages_mean_ms": stage_medians(every_n, task)}
+                for task in args.tasks}
 
     keys = ("processed_fps", "node_latency_p50_ms", "node_latency_p99_ms", "end_to_end_p50_ms", "end_to_end_p99_ms",
             "frames_sent", "frames_processed")

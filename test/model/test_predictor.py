@@ -134,3 +134,31 @@ def test_wrong_number_of_queries_is_an_error():
     x = make_inputs()
     with pytest.raises(ValueError, match="queries"):
         predictor(x["features"], x["query_features"][:, :3])
+
+
+@pytest.mark.parametrize("points", [2, 4])
+def test_deformable_attention_gives_transformers_numbers_and_gradients(points):
+    from transformers.models.mask2former.modeling_mask2former import (
+        Mask2FormerPixelDecoderEncoderMultiscaleDeformableAttention as Reference,
+    )
+
+    from hyperseg_ros.model.pixel_decoder import DeformableAttention
+
+    torch.manual_seed(0)
+    shapes = [(3, 5), (6, 10), (12, 20)]  # not square: x and y must not be swapped
+    ours, reference = DeformableAttention(32, 4, 3, points), Reference(32, 4, 3, points)
+    for p in ours.parameters():
+        torch.nn.init.normal_(p, std=0.5)  # offsets large enough to leave the map: zero padding counts
+    reference.load_state_dict(ours.state_dict())
+    length = sum(h * w for h, w in shapes)
+    x, pos = torch.randn(2, length, 32, requires_grad=True), torch.randn(2, length, 32)
+    ref_points = torch.rand(2, length, 3, 2)
+    outputs = []
+    for module in (ours, reference):
+        out, weights = module(x, encoder_hidden_states=x, position_embeddings=pos, reference_points=ref_points,
+                              spatial_shapes_list=shapes, attention_mask=torch.zeros(2, length, dtype=torch.bool))
+        (grad,) = torch.autograd.grad(out.square().sum(), x)
+        outputs.append((out, weights, grad))
+    for a, b in zip(*outputs):  # sums in another order: float rounding, relative to the values' size
+        torch.testing.assert_close(a, b, atol=1e-6 * float(b.abs().max()), rtol=1e-4)
+    assert outputs[0][0].abs().mean() > 0.1  # not a silent pass on zeros

@@ -10,24 +10,36 @@ MODEL = {"model": "embedded", "device": "cpu", "dtype": "float32", "image": "640
          "median_ms": {"full_pass": {"referring": {"wall": 100.0}, "visual_prompt": {"wall": 60.0}},
                        "per_frame_pass": {"referring": {"wall": 40.0}, "visual_prompt": {"wall": 20.0}}}}
 NODE = {"image": "640x480 rgb8", "publish_rate_hz": 30.0, "repeats": 3,
-        "median": {"processed_fps": 9.5, "node_latency_p50_ms": 80.25, "node_latency_p99_ms": 140.0}}
+        "median": {"processed_fps": 9.5, "node_latency_p50_ms": 80.25, "node_latency_p99_ms": 140.0,
+                   "end_to_end_p50_ms": 85.0, "end_to_end_p99_ms": 150.0,
+                   "stages_mean_ms": {"wait": 20.0, "model_predictor": 50.0, "decode": 1.0}}}
 
 
 def _rows(node):
-    return [line for line in bench.table(MODEL, node) if line.startswith("| ") and not line.startswith("| task")]
+    lines = bench.table(MODEL, node)
+    return [line for line in lines[:lines.index("", 2)] if line.startswith("| ") and not line.startswith("| task")]
 
 
 def test_the_node_measured_per_task_shares_the_task_rows():
     node = dict(NODE, tasks=["referring", "visual_prompt"], median={
         "referring": NODE["median"], "visual_prompt": dict(NODE["median"], processed_fps=12.0)})
-    assert _rows(node) == ["| referring | 100.0 | 40.0 | 55.0 | 18.2 | 9.5 | 80.2 | 140.0 |",  # (100 + 3 * 40) / 4
-                           "| visual_prompt | 60.0 | 20.0 | 30.0 | 33.3 | 12.0 | 80.2 | 140.0 |"]
+    assert _rows(node) == ["| referring | 100.0 | 40.0 | 55.0 | 18.2 | 9.5 | 80.2 | 140.0 | 85.0 | 150.0 |",  # (100+3*40)/4
+                           "| visual_prompt | 60.0 | 20.0 | 30.0 | 33.3 | 12.0 | 80.2 | 140.0 | 85.0 | 150.0 |"]
 
 
 def test_the_nodes_default_task_gets_a_row_of_its_own():
-    assert _rows(NODE) == ["| referring | 100.0 | 40.0 | 55.0 | 18.2 | | | |",
-                           "| visual_prompt | 60.0 | 20.0 | 30.0 | 33.3 | | | |",
-                           "| node: its default task | | | | | 9.5 | 80.2 | 140.0 |"]
+    assert _rows(NODE) == ["| referring | 100.0 | 40.0 | 55.0 | 18.2 | | | | | |",
+                           "| visual_prompt | 60.0 | 20.0 | 30.0 | 33.3 | | | | | |",
+                           "| node: its default task | | | | | 9.5 | 80.2 | 140.0 | 85.0 | 150.0 |"]
+
+
+def test_the_stage_table_has_a_column_per_stage_in_a_frames_order():
+    node = dict(NODE, tasks=["default", "referring"], median={
+        "default": NODE["median"], "referring": dict(NODE["median"], stages_mean_ms={"wait": 5.0, "publish": 0.5})})
+    lines = bench.table(MODEL, node)
+    stages = lines[lines.index("", 2) + 1:]
+    assert stages[0] == "| node, mean ms per frame | wait | decode | model: predictor | publish |"
+    assert stages[2:] == ["| its default task | 20.0 | 1.0 | 50.0 | - |", "| referring | 5.0 | - | - | 0.5 |"]
 
 
 def test_compared_node_variants_get_a_row_each():

@@ -77,3 +77,14 @@ def test_shm_profile_is_used_unless_the_user_chose_one():
     sizes = [e.text for e in root.iter() if e.tag.endswith("segment_size")]
     assert sizes == [str(32 * 2**20)]
     assert fastdds.use_shm_profile({fastdds.PROFILE_ENV: "/mine.xml"}) == "/mine.xml"
+
+
+def test_diagnostics_say_where_a_frames_time_goes():
+    stats = StreamStats(stage_window=2)
+    stats.count_processed(100.0, {"wait": 50.0, "model_predictor": 40.0, "model_llm": 10.0})  # out of the window
+    stats.count_processed(30.0, {"wait": 10.0, "model_predictor": 20.0})
+    stats.count_processed(50.0, {"wait": 20.0, "model_predictor": 20.0, "model_llm": 10.0})
+    assert stats.snapshot().stage_mean_ms == {"wait": 15.0, "model_predictor": 20.0, "model_llm": 5.0}
+    (status,) = diagnostic_array(_time(), stats.snapshot(), "n", "cpu", "tiny", "cpu").status
+    values = {kv.key: kv.value for kv in status.values}
+    assert (values["stage_wait_mean_ms"], values["stage_model_llm_mean_ms"]) == ("15.000", "5.000")

@@ -3,7 +3,8 @@
 ROS-free, like stream.py. Each camera keeps its own StreamProcessor (its own session: temporal
 state, tracker ids, command, two-rate language cache), its own latest-frame slot and its own
 counters; the sessions share one loaded model. One worker takes the cameras' frames in turn
-(round robin over the cameras with a frame waiting), so a camera that floods cannot starve another.
+(round robin over the cameras with a frame waiting), so a camera that floods cannot starve another;
+it takes every waiting camera's frame at once, and their image-only passes run as one batch.
 The node without the `cameras` parameter is the case of one camera named "" (unprefixed topics).
 """
 from __future__ import annotations
@@ -13,7 +14,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from hyperseg_ros.command import Command
+from hyperseg_ros.model.session import encode_images
 from hyperseg_ros.stream import DROP_SHUTDOWN, Frame, LatestFrameSlot, StreamProcessor, StreamStats
 
 
@@ -101,12 +105,26 @@ class CameraSet:
                     return None
                 self._cond.wait(remaining)
 
-    def _next_frame(self) -> tuple[Camera, Frame] | None:
+    def take_all(self, timeout_s: float | None = None) -> list[tuple[Camera, Frame]]:
+        """Like `take`, then the waiting frame of every other camera too (one each, in turn), so that
+        their image-only passes can run as one batch; [] after `timeout_s` or once closed."""
+        first = self.take(timeout_s)
+        if first is None:
+            return []
+        taken = [first]
+        with self._cond:
+            while (more := self._next_frame(skip=[c for c, _ in taken])) is not None:
+                taken.append(more)
+            # the lead moves on by one camera: who is answered first (soonest) takes turns too
+            self._next = (self.cameras.index(first[0]) + 1) % len(self.cameras)
+        return taken
+
+    def _next_frame(self, skip: Sequence[Camera] = ()) -> tuple[Camera, Frame] | None:
         n = len(self.cameras)
         for k in range(n):
             index = (self._next + k) % n
             camera = self.cameras[index]
-            if camera.slot is None:
+            if camera.slot is None or any(camera is c for c in skip):
                 continue
             frame = camera.slot.take(timeout_s=0, stamp_ns=camera.processor.pending_prompt_stamp())
             if frame is not None:
@@ -134,6 +152,17 @@ class CameraSet:
         for camera in targets:
             camera.processor.apply_command(cmd, checked=True)
         return cmd
+
+    @staticmethod
+    def encode_together(frames: Sequence[tuple[Camera, np.ndarray]]) -> list:
+        """The image-only passes of several cameras' frames (uint8 RGB) as one batch through their
+        shared model: an EncodedImage each for `StreamProcessor.process`; [None] for a lone frame."""
+        if len(frames) < 2:
+            return [None] * len(frames)
+        model = frames[0][0].processor.session.model
+        if any(camera.processor.session.model is not model for camera, _ in frames):
+            raise ValueError("cameras batched together must share one model")
+        return encode_images(model, [image for _, image in frames])
 
     def reset(self) -> None:
         """Clear every camera's temporal state and track ids before its next frame."""

@@ -69,9 +69,11 @@ SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FA
 
 
 class _StageClock:
-    """Milliseconds per stage of one frame in the node: `wait` in the latest-frame slot, `decode`, the
-    model's own stages (`model_<stage>`; `model_other`: the stream's and session's work around them),
-    `message` (RLE and message), `publish`, `overlay`. They add up to the frame's time in the node."""
+    """Milliseconds per stage of one frame in the node: `wait` in the latest-frame slot, `decode`,
+    `batch` (with several cameras: the image-only passes their frames went through together, and
+    the cameras served before this one), the model's own stages (`model_<stage>`; `model_other`: the
+    stream's and session's work around them), `message` (RLE and message), `publish`, `overlay`.
+    They add up to the frame's time in the node."""
 
     def __init__(self, wait: float):
         self.stages = {"wait": wait}
@@ -83,10 +85,11 @@ class _StageClock:
         self._at = now
         return ms
 
-    def split_model(self, model_ms: dict[str, float]) -> None:
-        """The lap since decode, split into the model's stages (`total` is the session's sum)."""
+    def split_model(self, model_ms: dict[str, float], shared: dict[str, float]) -> None:
+        """The lap since decode, split into the model's stages (`total` is the session's sum);
+        `shared`: this frame's share of a batch several cameras' frames went through together."""
         lap = self.lap("model_other")
-        parts = {f"model_{name}": ms for name, ms in model_ms.items() if name != "total"}
+        parts = {f"model_{name}": ms for name, ms in model_ms.items() if name != "total" and name not in shared}
         self.stages.update(parts)
         self.stages["model_other"] = max(0.0, lap - sum(parts.values()))
 
@@ -409,21 +412,45 @@ class PerceptionNode(LifecycleNode):
     # ---- inference worker (runs while active) ----
     def _inference_loop(self, cameras: CameraSet, stop: threading.Event) -> None:
         while not stop.is_set():
-            taken = cameras.take(timeout_s=0.2)  # the cameras with a frame waiting, in turn
-            if taken is not None:
-                self._process(*taken)
+            decoded = []
+            for camera, frame in cameras.take_all(timeout_s=0.2):  # every camera with a frame waiting, in turn
+                clock = _StageClock(wait=(time.monotonic_ns() - frame.received_ns) / 1e6)
+                rgb = self._decode(camera, frame, clock)
+                if rgb is not None:
+                    decoded.append((camera, frame, clock, rgb))
+            try:  # several cameras' frames: their image-only passes as one batch
+                encoded = cameras.encode_together([(camera, rgb) for camera, _, _, rgb in decoded])
+            except Exception as err:  # noqa: BLE001 - then each on its own
+                self._log("batch_error", f"batched pass failed, frames go one by one: {type(err).__name__}: {err}",
+                          "error")
+                encoded = [None] * len(decoded)
+            for (camera, frame, clock, rgb), enc in zip(decoded, encoded):
+                self._process(camera, frame, clock, rgb, enc)
 
-    def _process(self, camera: Camera, frame: Frame) -> None:
-        msg, stats, ports = frame.payload, camera.stats, self._ports[camera.name]
-        clock = _StageClock(wait=(time.monotonic_ns() - frame.received_ns) / 1e6)
+    def _decode(self, camera: Camera, frame: Frame, clock: _StageClock):
+        """The frame as uint8 RGB, or None when it cannot be decoded (rejected and counted)."""
+        msg = frame.payload
         try:
             rgb = compressed_to_rgb(msg) if isinstance(msg, CompressedImage) else image_to_rgb(msg)
-            clock.lap("decode")
-            output = camera.processor.process(rgb, frame.stamp_ns, frame.frame_id)
+        except ImageError as err:  # e.g. a corrupt jpeg: only found when decoding
+            self._reject_image(err, camera)
+            return None
+        except Exception as err:  # noqa: BLE001 - one bad frame must not stop the stream
+            self._drop_on_error(camera, err)
+            return None
+        clock.lap("decode")
+        return rgb
+
+    def _process(self, camera: Camera, frame: Frame, clock: _StageClock, rgb, encoded=None) -> None:
+        msg, stats, ports = frame.payload, camera.stats, self._ports[camera.name]
+        if encoded is not None:
+            clock.lap("batch")
+        try:
+            output = camera.processor.process(rgb, frame.stamp_ns, frame.frame_id, encoded)
             if output is None:
                 stats.count_dropped(DROP_NO_COMMAND)
                 return
-            clock.split_model(output.result.timings_ms)
+            clock.split_model(output.result.timings_ms, shared=encoded.timings_ms if encoded else {})
             if output.reset_reason:  # per kind: a stream that changes every frame would log every frame
                 self._log(f"reset_{output.reset_reason}{_of(camera)}",
                           f"temporal state{_of(camera)} cleared: {output.reset_reason}", "info")
@@ -432,15 +459,8 @@ class PerceptionNode(LifecycleNode):
             seg.latency_ms = (time.monotonic_ns() - frame.received_ns) / 1e6
             ports.seg_pub.publish(seg)
             clock.lap("publish")
-        except ImageError as err:  # e.g. a corrupt jpeg: only found when decoding
-            self._reject_image(err, camera)
-            return
         except Exception as err:  # noqa: BLE001 - one bad frame must not stop the stream
-            if not self.context.ok():  # the process is ending under us: not the frame's fault
-                stats.count_dropped(DROP_SHUTDOWN)
-                return
-            stats.count_dropped(DROP_ERROR)
-            self._log("frame_error", f"frame{_of(camera)} dropped: {type(err).__name__}: {err}", "error")
+            self._drop_on_error(camera, err)
             return
         overlay_pub = ports.overlay_pub
         if overlay_pub is not None and overlay_pub.get_subscription_count() > 0:
@@ -451,6 +471,13 @@ class PerceptionNode(LifecycleNode):
                     self._log("overlay_error", f"overlay failed: {err}", "error")
             clock.lap("overlay")
         stats.count_processed(seg.latency_ms, clock.stages)
+
+    def _drop_on_error(self, camera: Camera, err: Exception) -> None:
+        if not self.context.ok():  # the process is ending under us: not the frame's fault
+            camera.stats.count_dropped(DROP_SHUTDOWN)
+            return
+        camera.stats.count_dropped(DROP_ERROR)
+        self._log("frame_error", f"frame{_of(camera)} dropped: {type(err).__name__}: {err}", "error")
 
     def start(self) -> bool:
         """configure + activate (what `autostart` does); False when a transition failed."""

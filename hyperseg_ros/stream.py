@@ -109,10 +109,11 @@ class StreamProcessor:
             return cmd.stamp_ns
         return None
 
-    def process(self, image_rgb: np.ndarray, stamp_ns: int, frame_id: str) -> StreamOutput | None:
+    def process(self, image_rgb: np.ndarray, stamp_ns: int, frame_id: str, encoded=None) -> StreamOutput | None:
         """Run the session on one frame of the stream.
 
-        image_rgb: uint8 [H, W, 3]; stamp_ns: header stamp in ns; frame_id: header frame_id.
+        image_rgb: uint8 [H, W, 3]; stamp_ns: header stamp in ns; frame_id: header frame_id;
+        encoded: the frame's image-only passes, when batched with other streams' (model.encode_images).
         Returns None when no command is active (no default categories and none received yet).
         """
         size = (int(image_rgb.shape[0]), int(image_rgb.shape[1]))
@@ -138,7 +139,7 @@ class StreamProcessor:
                 self._reset_session()
         if command is None:
             return None
-        return StreamOutput(self.session.process(image_rgb), command, reason)
+        return StreamOutput(self.session.process(image_rgb, encoded), command, reason)
 
     def _reset_session(self) -> None:
         """Clear temporal state and track ids. A visual prompt's region tokens stay: they were taken

@@ -182,11 +182,17 @@ class HyperSeg(PreTrainedModel):
         return LanguageOutput(tokens.task, queries, prompts, tokens.prompt_mask, next_latents, pooled, region_tokens,
                               names)
 
+    def decode_pixels(self, features: dict[str, torch.Tensor], timings: dict[str, float] | None = None):
+        """The predictor's pixel decoder alone (it reads the image only): several streams' frames
+        can go through it as one batch, then each through `segment` with its own prompts."""
+        with _stage(timings, "pixel_decoder", features["res2"].device):
+            return self.predictor.pixel_decoder(features)
+
     def segment(self, features: dict[str, torch.Tensor], language: LanguageOutput, pyramid_pixels: torch.Tensor,
-                timings: dict[str, float] | None = None) -> PredictorOutput:
+                timings: dict[str, float] | None = None, pixel_features=None) -> PredictorOutput:
         """The segmentation predictor on one frame's features (and its pyramid input, which the
         mask-shape encoder reads), seeded with E_Q / E_P of `language` (this frame's, or an earlier
-        frame's in the two-rate mode)."""
+        frame's in the two-rate mode); `pixel_features`: this frame's `decode_pixels`, if done."""
         task, prompts, prompt_mask = language.task, language.prompt_embeddings, language.prompt_mask
         with _stage(timings, "predictor", prompts.device):
             return self.predictor(
@@ -198,6 +204,7 @@ class HyperSeg(PreTrainedModel):
                 region_mask=prompt_mask if task == "visual_prompt" else None,
                 pixels=pyramid_pixels,
                 name_embeddings=language.name_embeddings,
+                pixel_features=pixel_features,
             )
 
 

@@ -16,7 +16,7 @@ from .mask_pieces import add_pieces, whole_or_pieces
 from .mask_shape import MaskShapeEncoder
 from .name_scorer import NameScorer, evidence
 from .output_heads import OutputHeads
-from .pixel_decoder import PixelDecoder
+from .pixel_decoder import Mask2FormerPixelDecoderOutput, PixelDecoder
 
 
 @dataclass
@@ -97,15 +97,18 @@ class SegmentationPredictor(nn.Module):
         region_mask: torch.Tensor | None = None,
         pixels: torch.Tensor | None = None,
         name_embeddings: torch.Tensor | None = None,
+        pixel_features: Mask2FormerPixelDecoderOutput | None = None,
     ) -> PredictorOutput:
         """features: res2..res5 [B,C_i,H_i,W_i] (strides 4..32); query_features E_Q [B,Q,D];
         refer_embedding E_P [B,1,D]; class_embeddings [B,N,D] with class_mask [B,N] bool
         (True = real category); region_embeddings [B,K,D] with region_mask [B,K] bool (True = real);
         pixels: the padded pyramid input [B,3,H,W] (read by the mask-shape encoder, where there is one);
-        name_embeddings [B,N,d]: the categories' own words, scored against the mask-shape vectors."""
+        name_embeddings [B,N,d]: the categories' own words, scored against the mask-shape vectors;
+        pixel_features: the pixel decoder's output for these features, when already computed (it
+        reads the image only: several streams' frames can share one batched pass)."""
         if self.mask_shape is not None and pixels is None:
             raise ValueError("this model's mask-shape encoder reads the pyramid input: pass pixels")
-        decoder_input = self.pixel_decoder(features)
+        decoder_input = self.pixel_decoder(features) if pixel_features is None else pixel_features
         decoded = self.mask_decoder(decoder_input.multi_scale_features, decoder_input.mask_features, query_features)
         rounds = []
         for queries, mask_logits in zip(decoded.queries, decoded.mask_logits):

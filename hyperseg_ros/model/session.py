@@ -24,8 +24,9 @@ import torch
 from ..command import TEXT_TASKS, Command, validate_command
 from .hyperseg import HyperSeg, LanguageOutput
 from .multimodal_sequence import TokenBatch, build_token_batch
+from .pixel_decoder import Mask2FormerPixelDecoderOutput
 from .postprocess import Detections, postprocess
-from .preprocess import preprocess_image
+from .preprocess import ModelInput, preprocess_image
 from .region_prompt import region_points
 from .tracker import IdolTracker, TrackerMemory
 
@@ -92,6 +93,40 @@ LLM_RERUN_SCORE_THRESHOLD = 0.5
 TRACK_KEEP_SHARE = 0.5
 
 
+@dataclass
+class EncodedImage:
+    """One frame through the passes that read the image only (pre-processing, pyramid encoder, pixel
+    decoder), made by `encode_images` for several streams at once; `timings_ms`: its share."""
+
+    inputs: ModelInput
+    pyramid: torch.Tensor  # [1, 3, S, S] on the model's device
+    features: dict[str, torch.Tensor]
+    pixel_features: Mask2FormerPixelDecoderOutput
+    timings_ms: dict[str, float]
+
+
+@torch.inference_mode()
+def encode_images(model: HyperSeg, images: list[np.ndarray]) -> list[EncodedImage]:
+    """Frames of several streams (uint8 [H, W, 3] RGB, any sizes) through the image-only passes as one
+    batch; each then goes to its own stream's `SegmentationSession.process(image, encoded)`."""
+    start, timings = time.perf_counter(), {}
+    device, dtype = next(model.parameters()).device, model.dtype
+    inputs = [preprocess_image(image, model.config) for image in images]
+    timings["preprocess"] = (time.perf_counter() - start) * 1e3
+    pyramid = torch.stack([i.pyramid for i in inputs]).to(device, dtype)  # padded squares: one size
+    features = model.encode_pyramid(pyramid, timings)
+    pixels = model.decode_pixels(features, timings)
+    share = {name: ms / len(images) for name, ms in timings.items()}
+
+    def one(b: int) -> EncodedImage:
+        return EncodedImage(inputs[b], pyramid[b:b + 1], {k: v[b:b + 1] for k, v in features.items()},
+                            Mask2FormerPixelDecoderOutput(mask_features=pixels.mask_features[b:b + 1],
+                                                          multi_scale_features=tuple(
+                                                              m[b:b + 1] for m in pixels.multi_scale_features)),
+                            share)
+    return [one(b) for b in range(len(images))]
+
+
 class SegmentationSession:
     """One stream's segmentation: `set_command`, then `process` frames in order.
 
@@ -140,24 +175,31 @@ class SegmentationSession:
         return next(self.model.parameters()).device
 
     @torch.inference_mode()
-    def process(self, image_rgb: np.ndarray) -> FrameResult:
-        """image_rgb: [H, W, 3] uint8 RGB -> this frame's instances (none before a command)."""
+    def process(self, image_rgb: np.ndarray, encoded: EncodedImage | None = None) -> FrameResult:
+        """image_rgb: [H, W, 3] uint8 RGB -> this frame's instances (none before a command).
+        encoded: this image from `encode_images` (batched with other streams' frames), if done."""
         start = time.perf_counter()
         timings: dict[str, float] = {}
         command, state = self.command, self.state
         if command is None:
             return FrameResult([], {"total": 0.0})
         model, device, dtype = self.model, self._device, self.model.dtype
-        inputs = preprocess_image(image_rgb, model.config)
-        timings["preprocess"] = (time.perf_counter() - start) * 1e3
-
-        pyramid = inputs.pyramid[None].to(device, dtype)
-        features = model.encode_pyramid(pyramid, timings)
+        pixel_features = None
+        if encoded is None:
+            inputs = preprocess_image(image_rgb, model.config)
+            timings["preprocess"] = (time.perf_counter() - start) * 1e3
+            pyramid = inputs.pyramid[None].to(device, dtype)
+            features = model.encode_pyramid(pyramid, timings)
+        else:
+            inputs, pyramid, features = encoded.inputs, encoded.pyramid, encoded.features
+            pixel_features = encoded.pixel_features
+            timings.update(encoded.timings_ms)
         language_pass = (state.language is None
                          or state.frame_index - state.language_frame >= self.llm_every_n_frames)
         if not language_pass:
             ids = copy.deepcopy((state.tracker, state.target_id, state.next_target_id))
-            instances = self._answer(model.segment(features, state.language, pyramid, timings), inputs, timings)
+            instances = self._answer(model.segment(features, state.language, pyramid, timings, pixel_features),
+                                     inputs, timings)
             if state.language_found and _answer_score(instances, command) < self.llm_rerun_score_threshold:
                 # the cached E_Q / E_P lost the target: answer this frame from a fresh language pass
                 state.tracker, state.target_id, state.next_target_id = ids
@@ -178,10 +220,11 @@ class SegmentationSession:
                 pooled = language.pooled_prompts
                 state.prompt_sum = pooled if state.prompt_sum is None else state.prompt_sum + pooled
                 state.prompt_frames += 1
-            instances = self._answer(model.segment(features, language, pyramid, timings), inputs, timings)
+            instances = self._answer(model.segment(features, language, pyramid, timings, pixel_features),
+                                     inputs, timings)
             state.language_found = _answer_score(instances, command) >= self.llm_rerun_score_threshold
         state.frame_index += 1
-        timings["total"] = (time.perf_counter() - start) * 1e3
+        timings["total"] = (time.perf_counter() - start) * 1e3 + sum(encoded.timings_ms.values() if encoded else ())
         return FrameResult(instances, timings, language_pass)
 
     def _answer(self, predictions, inputs, timings: dict[str, float]) -> list[Instance]:

@@ -176,3 +176,23 @@ def test_default_model_loads_or_says_it_is_missing():
         assert "embedded default model is missing" in str(error)
     else:
         assert isinstance(model, HyperSeg) and not model.training and tokenizer.convert_tokens_to_ids("[SEG]") >= 0
+
+
+def test_frames_of_several_streams_batched_get_the_answers_they_get_alone(tiny):
+    from hyperseg_ros.model.session import encode_images
+
+    commands = [Command("referring", "the red circle"), Command("open_vocabulary", categories=("circle", "square")),
+                Command("visual_prompt", boxes=((4.0, 4.0, 20.0, 16.0),))]
+    sizes = [(48, 64), (60, 40), (48, 64)]  # other sizes: each is padded to the model's square
+    alone, batched = ([_session(tiny, c) for c in commands] for _ in range(2))
+    for t in range(6):  # language passes on frames 0 and 4, the cached prompts between
+        images = [frame(10 * t + k, h, w) for k, (h, w) in enumerate(sizes)]
+        encoded = encode_images(tiny[0], images)
+        for k, image in enumerate(images):
+            a, b = alone[k].process(image), batched[k].process(image, encoded[k])
+            assert a.language_pass == b.language_pass
+            assert set(b.timings_ms) == set(a.timings_ms) | {"pixel_decoder"}
+            assert [(i.id, i.label) for i in a.instances] == [(i.id, i.label) for i in b.instances]
+            assert a.instances, "nothing answered: the comparison would be empty"
+            for x, y in zip(a.instances, b.instances):
+                assert abs(x.score - y.score) < 1e-4 and (x.mask == y.mask).mean() > 0.995

@@ -38,7 +38,7 @@ class StubSession:
     def reset(self):
         self.resets += 1
 
-    def process(self, image):
+    def process(self, image, encoded=None):
         self.frames.append(image)
         return SimpleNamespace(instances=[])
 
@@ -105,6 +105,23 @@ def test_cameras_with_frames_waiting_take_turns():
     _put(cameras, "b", 9 * MS)
     _put(cameras, "c", 9 * MS)
     assert [_serve_one(cameras) for _ in range(3)] == ["a", "b", "c"]
+
+
+def test_take_all_takes_each_waiting_camera_once_in_turn():
+    cameras, _ = _cameras(("a", "b", "c"))
+    assert cameras.take_all(timeout_s=0) == []
+    _put(cameras, "a", 1 * MS)
+    _put(cameras, "c", 1 * MS)
+    assert [(c.name, f.stamp_ns) for c, f in cameras.take_all(timeout_s=0)] == [("a", MS), ("c", MS)]
+    for name in "abc":
+        _put(cameras, name, 2 * MS)
+    _put(cameras, "a", 3 * MS)  # supersedes a's frame: one frame per camera and round
+    assert [(c.name, f.stamp_ns) for c, f in cameras.take_all(timeout_s=0)] == [("b", 2 * MS), ("c", 2 * MS),
+                                                                               ("a", 3 * MS)]  # b leads now
+    for name in "abc":
+        _put(cameras, name, 4 * MS)
+    assert [c.name for c, _ in cameras.take_all(timeout_s=0)] == ["c", "a", "b"]
+    assert cameras.take_all(timeout_s=0) == []
 
 
 def test_the_worker_wakes_for_a_frame_of_any_camera_and_close_counts_waiting_frames_per_camera():

@@ -164,7 +164,7 @@ class PerceptionNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         p = self._parameter_values()
         try:
-            pipeline = build_pipeline(p)
+            pipeline = build_pipeline(p, announce=lambda line: self._say("info", line))
         except Exception as err:  # noqa: BLE001 - a bad parameter or model fails the transition, not the node
             self._say("error", f"configure failed: {type(err).__name__}: {err}")
             return FAILURE

@@ -289,11 +289,31 @@ def check_sizes(config: HyperSegConfig, stored: dict[str, tuple[int, ...]], file
         for key, shape in shapes:
             totals[key.split(".")[0]] = totals.get(key.split(".")[0], 0) + math.prod(shape)
     if sum(needed.values()) > MAX_SIZE_RATIO * sum(held.values()):
-        over = [f"{module} {n:,} (the weights hold {held.get(module, 0):,})" for module, n in needed.items()
-                if n > held.get(module, 0)]
+        over = _fields_over(config, dict(needed_shapes), stored) or [
+            f"{module} {n:,} (the weights hold {held.get(module, 0):,})" for module, n in needed.items()
+            if n > held.get(module, 0)]
         raise ModelFileError(f"{files}: config.json asks for {sum(needed.values()):,} values, the weights hold "
                              f"{sum(held.values()):,}: a size in config.json is larger than the weights'; "
                              f"{_first(over)}")
+
+
+def _fields_over(config: HyperSegConfig, needed: dict, stored: dict[str, tuple[int, ...]]) -> list[str]:
+    """The config.json fields whose value is a dimension a weight needs larger than its header holds,
+    e.g. 'llm_config.vocab_size 1000000 (llm.lm_head.weight holds 190)'."""
+    fields = [(f"{sub}.{key}", v) for sub, sizes in config.to_dict().items() if isinstance(sizes, dict)
+              for key, v in sizes.items()]
+    fields += list(config.to_dict().items())
+    fields = [(name, v) for name, v in fields if isinstance(v, int) and not isinstance(v, bool)]
+    found: dict[str, str] = {}
+    for key, shape in needed.items():
+        held = stored.get(key)
+        if held is None or len(held) != len(shape):
+            continue
+        for want, have in zip(shape, held):
+            for name, value in fields:
+                if want > have and value == want:
+                    found.setdefault(name, f"{name} {value} ({key} holds {have})")
+    return list(found.values())
 
 
 def check_loading_info(info: dict, files: str) -> None:

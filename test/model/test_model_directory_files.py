@@ -1,8 +1,8 @@
 """Every file of a model directory is read only as a regular file of bounded size, and config.json's
 sizes are bounded by the weights' headers before anything is allocated: no FIFO, device or symlink
 loop can block or misname a load, no malformed JSON escapes as a bare RecursionError or KeyError,
-a config claiming a huge vocabulary is refused without allocating it, and no file or
-header is larger than a stop signal can wait for (one native call parses it)."""
+a config claiming a huge vocabulary is refused without allocating it, naming the field, and no file
+or header is larger than a stop signal can wait for (one native call parses it)."""
 import json
 import os
 import struct
@@ -98,4 +98,5 @@ def test_a_config_claiming_a_million_word_vocabulary_is_refused_without_allocati
     normal, huge = _peak_load(saved), _peak_load(model_copy)
     assert normal["outcome"] == "loaded"
     assert "config.json asks for" in huge["outcome"] and "a size in config.json is larger" in huge["outcome"]
+    assert "llm_config.vocab_size 1000000" in huge["outcome"], huge  # the field, not only the module
     assert huge["peak_mb"] < normal["peak_mb"] + 100, (normal, huge)

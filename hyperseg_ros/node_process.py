@@ -6,10 +6,14 @@ code 0 after the node is closed (then ROS); a failed start gives 1 with one erro
 """
 from __future__ import annotations
 
+import atexit
 import faulthandler
+import os
 import signal
+import sys
 import threading
 from collections.abc import Callable
+from typing import NoReturn
 
 import rclpy
 import rclpy.logging
@@ -78,3 +82,17 @@ def serve(make_node: Callable[[], object], name: str, args=None, waiting: str = 
             node.destroy_node()
         rclpy.try_shutdown()
     return code
+
+
+def end_process(code: int) -> NoReturn:
+    """Exit with `code` after the atexit handlers and a flush of stdout and stderr, without the
+    interpreter's teardown: with torch and a model loaded it frees every module and object one by
+    one (0.7-1.4 s on 2 busy cores), which made a stop signal take over 2 s. serve() has closed
+    the node and ROS by then; the process writes no other file."""
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # closed or gone: nothing left to write
+            pass
+    os._exit(code)

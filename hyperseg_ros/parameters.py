@@ -9,6 +9,7 @@ import math
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -254,9 +255,11 @@ def build_session(params: dict, model, tokenizer) -> SegmentationSession:
                                llm_rerun_score_threshold=float(params["llm_rerun_score_threshold"]))
 
 
-def build_pipeline(params: dict, session: SegmentationSession | None = None) -> Pipeline:
+def build_pipeline(params: dict, session: SegmentationSession | None = None,
+                   announce: Callable[[str], None] | None = None) -> Pipeline:
     """Check `params`, load the model they name, wrap it in a session and a StreamProcessor.
-    session: an already built SegmentationSession to use instead (the model is not loaded)."""
+    session: an already built SegmentationSession to use instead (the model is not loaded).
+    announce: called with one line once the parameters are checked, before the model is read."""
 
     from hyperseg_ros.model import DEFAULT_MODEL_NAME, load_model
 
@@ -264,15 +267,17 @@ def build_pipeline(params: dict, session: SegmentationSession | None = None) -> 
     use_threads(params["num_threads"])
     device, dtype = resolve_device(str(params["device"]), str(params["dtype"]))
     started = time.monotonic()
+    model_name = str(params["model_path"]) or f"embedded:{DEFAULT_MODEL_NAME}"
     if session is None:
+        if announce is not None:
+            announce(f"loading model {model_name} on {device} ({dtype})")
         session = build_session(params, *load_model(str(params["model_path"]), device=device, dtype=dtype))
     categories = categories_from(params["categories"], getattr(session.model.config, "default_categories", None))
     processor = StreamProcessor(session, StreamParams(temporal_reset_gap_s=float(params["temporal_reset_gap_s"]),
                                                       max_frame_age_ms=float(params["max_frame_age_ms"]),
                                                       categories=categories,
                                                       limits=CommandLimits.from_params(params)))
-    return Pipeline(processor, str(params["model_path"]) or f"embedded:{DEFAULT_MODEL_NAME}", device, dtype,
-                    categories, time.monotonic() - started, params)
+    return Pipeline(processor, model_name, device, dtype, categories, time.monotonic() - started, params)
 
 
 def release_memory(device: str) -> None:

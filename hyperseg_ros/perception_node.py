@@ -23,6 +23,7 @@ if __name__ == "__main__":  # run as a program: a stop signal during the imports
 import sys  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
+from typing import NoReturn  # noqa: E402
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
@@ -45,7 +46,7 @@ from hyperseg_ros.image_codec import (
 )
 from hyperseg_ros.messages import command_from_msg, command_from_string, segmentation_message
 from hyperseg_ros.msg import Segmentation, SegmentationCommand
-from hyperseg_ros.node_process import serve
+from hyperseg_ros.node_process import end_process, serve
 from hyperseg_ros.overlay import render_overlay
 from hyperseg_ros.parameters import (
     PARAMETERS,
@@ -167,7 +168,7 @@ class PerceptionNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         p = self._parameter_values()
         try:
-            pipeline = build_pipeline(p)
+            pipeline = build_pipeline(p, announce=lambda line: self._say("info", line))
         except Exception as err:  # noqa: BLE001 - a bad parameter or model fails the transition, not the node
             self._say("error", f"configure failed: {type(err).__name__}: {err}")
             return FAILURE
@@ -500,9 +501,9 @@ class PerceptionNode(LifecycleNode):
 # autostart false: without this line nothing is printed until a lifecycle manager configures the node
 WAITING = ("unconfigured, waiting for the lifecycle transitions: ros2 lifecycle set {name} configure, "
            "then activate (or a lifecycle manager)")
-def main(args=None) -> int:
+def main(args=None) -> NoReturn:
     """Entry point of `perception_node` and `python -m hyperseg_ros.perception_node`."""
-    return serve(lambda: PerceptionNode(argv=args), NODE_NAME, args, waiting=WAITING)
+    end_process(serve(lambda: PerceptionNode(argv=args), NODE_NAME, args, waiting=WAITING))
 
 
 if __name__ == "__main__":

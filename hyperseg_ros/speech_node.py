@@ -19,6 +19,7 @@ if __name__ == "__main__":  # a stop signal during the imports below ends it wit
 
 import queue  # noqa: E402
 import threading  # noqa: E402
+from typing import NoReturn  # noqa: E402
 
 from builtin_interfaces.msg import Time  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue  # noqa: E402
@@ -26,7 +27,7 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from std_msgs.msg import Header, String  # noqa: E402
 
 from hyperseg_ros.msg import AudioChunk, Transcript  # noqa: E402
-from hyperseg_ros.node_process import serve  # noqa: E402
+from hyperseg_ros.node_process import end_process, serve  # noqa: E402
 from hyperseg_ros.qos import RELIABLE_10, reliable  # noqa: E402
 from hyperseg_ros.speech.audio import AudioError  # noqa: E402
 from hyperseg_ros.speech.engines import make_recognizer  # noqa: E402
@@ -190,9 +191,9 @@ class SpeechNode(LifecycleNode):
         return self.trigger_configure() == SUCCESS and self.trigger_activate() == SUCCESS
 
 
-def main(args=None) -> int:
+def main(args=None) -> NoReturn:
     """Entry point of `speech_command` and `python -m hyperseg_ros.speech_node`."""
-    return serve(SpeechNode, "speech_command", args)
+    end_process(serve(SpeechNode, "speech_command", args))
 
 
 if __name__ == "__main__":

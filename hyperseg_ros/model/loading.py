@@ -8,7 +8,9 @@ shapes in the weights' own headers before anything is allocated (a config claimi
 vocabulary would otherwise allocate gigabytes first); and transformers' loading report must show
 every weight the config needs present with its shape, and none left over. The directory holds
 regular files (and folders) only: a FIFO or a device would block a read or never end one. Every
-error names the file.
+JSON file and safetensors header is parsed in one native call that holds the interpreter (a stop
+signal waits for its end), so their sizes are bounded to keep that call short. Every error names
+the file.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import errno
 import json
 import os
 import stat
+import struct
 from pathlib import Path
 
 import torch
@@ -30,7 +33,10 @@ WEIGHTS_INDEX = "model.safetensors.index.json"
 # scorer (the release)
 OPTIONAL_FIELDS = ("embedding_rows", "category_prompts", "score_thresholds", "mask_shape_size", "name_scorer_hidden")
 MAX_SIZE_RATIO = 2  # config.json may ask for at most this many times the values the weights hold
-MAX_TEXT_BYTES = 64 * 2**20  # a JSON or text file of a model directory is read whole: Phi-2's tokenizer.json is 2 MB
+# A JSON or text file of a model directory is parsed whole in one native call (json, tokenizers): 8 MiB
+# take about 0.5 s on a busy core, so SIGTERM still ends a configure within 2 s. Phi-2's tokenizer.json is 2 MB.
+MAX_TEXT_BYTES = 8 * 2**20
+MAX_HEADER_BYTES = 8 * 2**20  # a safetensors header, parsed likewise (the shipped model: 55 KB for 441 tensors)
 
 
 class ModelFileError(ValueError):
@@ -75,6 +81,23 @@ def check_directory(directory: Path) -> None:
                                  "(a model directory holds regular files and folders only)")
         if path.suffix in (".json", ".txt", ".jinja") and info.st_size > MAX_TEXT_BYTES:
             raise ModelFileError(f"{path}: {info.st_size} bytes, over the {MAX_TEXT_BYTES} a model file may have")
+        if path.suffix == ".safetensors" and stat.S_ISREG(info.st_mode):
+            check_header_size(path)
+
+
+def check_header_size(path: Path) -> None:
+    """ModelFileError naming `path` when its safetensors header is over MAX_HEADER_BYTES (the first
+    8 bytes give its length; nothing else is read)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as err:
+        raise _unreadable(path, err) from None
+    with os.fdopen(fd, "rb") as file:
+        head = file.read(8)
+    size = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
+    if size > MAX_HEADER_BYTES:
+        raise ModelFileError(f"{path}: a safetensors header of {size} bytes, over the {MAX_HEADER_BYTES} "
+                             "a model file may have")
 
 
 def read_model_file(path: Path) -> bytes:
@@ -266,11 +289,31 @@ def check_sizes(config: HyperSegConfig, stored: dict[str, tuple[int, ...]], file
         for key, shape in shapes:
             totals[key.split(".")[0]] = totals.get(key.split(".")[0], 0) + math.prod(shape)
     if sum(needed.values()) > MAX_SIZE_RATIO * sum(held.values()):
-        over = [f"{module} {n:,} (the weights hold {held.get(module, 0):,})" for module, n in needed.items()
-                if n > held.get(module, 0)]
+        over = _fields_over(config, dict(needed_shapes), stored) or [
+            f"{module} {n:,} (the weights hold {held.get(module, 0):,})" for module, n in needed.items()
+            if n > held.get(module, 0)]
         raise ModelFileError(f"{files}: config.json asks for {sum(needed.values()):,} values, the weights hold "
                              f"{sum(held.values()):,}: a size in config.json is larger than the weights'; "
                              f"{_first(over)}")
+
+
+def _fields_over(config: HyperSegConfig, needed: dict, stored: dict[str, tuple[int, ...]]) -> list[str]:
+    """The config.json fields whose value is a dimension a weight needs larger than its header holds,
+    e.g. 'llm_config.vocab_size 1000000 (llm.lm_head.weight holds 190)'."""
+    fields = [(f"{sub}.{key}", v) for sub, sizes in config.to_dict().items() if isinstance(sizes, dict)
+              for key, v in sizes.items()]
+    fields += list(config.to_dict().items())
+    fields = [(name, v) for name, v in fields if isinstance(v, int) and not isinstance(v, bool)]
+    found: dict[str, str] = {}
+    for key, shape in needed.items():
+        held = stored.get(key)
+        if held is None or len(held) != len(shape):
+            continue
+        for want, have in zip(shape, held):
+            for name, value in fields:
+                if want > have and value == want:
+                    found.setdefault(name, f"{name} {value} ({key} holds {have})")
+    return list(found.values())
 
 
 def check_loading_info(info: dict, files: str) -> None:

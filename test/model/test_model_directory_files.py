@@ -1,9 +1,11 @@
 """Every file of a model directory is read only as a regular file of bounded size, and config.json's
 sizes are bounded by the weights' headers before anything is allocated: no FIFO, device or symlink
 loop can block or misname a load, no malformed JSON escapes as a bare RecursionError or KeyError,
-and a config claiming a huge vocabulary is refused without allocating it."""
+a config claiming a huge vocabulary is refused without allocating it, naming the field, and no file
+or header is larger than a stop signal can wait for (one native call parses it)."""
 import json
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hyperseg_ros.model import load_model
-from hyperseg_ros.model.loading import MAX_TEXT_BYTES, ModelFileError
+from hyperseg_ros.model.loading import MAX_HEADER_BYTES, MAX_TEXT_BYTES, ModelFileError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,6 +39,16 @@ def test_a_json_file_over_the_size_limit_is_refused_before_it_is_read(model_copy
     with open(model_copy / "tokenizer_config.json", "r+b") as f:
         f.truncate(MAX_TEXT_BYTES + 1)  # sparse: nothing is written
     with pytest.raises(ModelFileError, match=rf"tokenizer_config\.json: {MAX_TEXT_BYTES + 1} bytes, over"):
+        load_model(str(model_copy))
+
+
+def test_a_safetensors_header_over_the_size_limit_is_refused_before_it_is_parsed(model_copy):
+    path = model_copy / "model.safetensors"
+    data = path.read_bytes()
+    size = struct.unpack("<Q", data[:8])[0]
+    head = data[8:8 + size] + b" " * (MAX_HEADER_BYTES + 8 - size)  # valid: safetensors pads headers with spaces
+    path.write_bytes(struct.pack("<Q", len(head)) + head + data[8 + size:])
+    with pytest.raises(ModelFileError, match=rf"model\.safetensors: a safetensors header of {len(head)} bytes, over"):
         load_model(str(model_copy))
 
 
@@ -86,4 +98,5 @@ def test_a_config_claiming_a_million_word_vocabulary_is_refused_without_allocati
     normal, huge = _peak_load(saved), _peak_load(model_copy)
     assert normal["outcome"] == "loaded"
     assert "config.json asks for" in huge["outcome"] and "a size in config.json is larger" in huge["outcome"]
+    assert "llm_config.vocab_size 1000000" in huge["outcome"], huge  # the field, not only the module
     assert huge["peak_mb"] < normal["peak_mb"] + 100, (normal, huge)

@@ -30,13 +30,12 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 import rclpy  # noqa: E402
-from bench_node import frame  # noqa: E402
+from bench_node import bench_env, frame  # noqa: E402
 from builtin_interfaces.msg import Time  # noqa: E402
 from hyperseg_ros.msg import Segmentation  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
-from hyperseg_ros.fastdds import use_shm_profile  # noqa: E402
 from hyperseg_ros.image_codec import rgb_to_image  # noqa: E402
 from hyperseg_ros.qos import image_qos, reliable  # noqa: E402
 
@@ -140,13 +139,7 @@ def main() -> int:
     args = parser.parse_args()
     counts = [int(c) for c in args.cameras.split(",")]
 
-    env = dict(os.environ)
-    domain = env.get("ROS_DOMAIN_ID") or env.get("HYPERSEG_BENCH_DOMAIN_ID", "78")
-    env.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])))
-    use_shm_profile(env)
-    os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE",
-                                           "FASTDDS_DEFAULT_PROFILES_FILE")})
+    env = bench_env("78")
     configs = [(n, False) for n in counts] + [(n, True) for n in counts if n > 1 and not args.no_separate]
     runs: dict[str, list[dict]] = {}
     load_start = os.getloadavg()

@@ -82,6 +82,20 @@ def _metrics(window: list, measured_s: float, sent: int) -> dict:
             "end_to_end_p50_ms": pct(e2e, 50), "end_to_end_p99_ms": pct(e2e, 99)}
 
 
+def bench_env(own_domain: str) -> dict:
+    """The environment of a bench's node processes (and, for its own DDS side, of this process):
+    the user's ROS_DOMAIN_ID when set, else `own_domain`; localhost discovery; the shipped
+    shared-memory profile; this checkout first on the path."""
+    env = dict(os.environ)
+    domain = env.get("ROS_DOMAIN_ID") or env.get("HYPERSEG_BENCH_DOMAIN_ID", own_domain)
+    env.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])))
+    use_shm_profile(env)
+    os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE",
+                                           "FASTDDS_DEFAULT_PROFILES_FILE")})
+    return env
+
+
 def _stages(diagnostics: list[DiagnosticArray]) -> dict[str, float]:
     """The node's latest per-stage means (stage_<stage>_mean_ms of its /diagnostics) by stage."""
     if not diagnostics:
@@ -184,14 +198,7 @@ def main() -> int:
         parser.error(f"unknown tasks {set(args.tasks) - set(TASKS)}")
     variants = [int(n) for n in args.llm_every_n_frames.split(",") if n] or [None]
 
-    env = dict(os.environ)
-    # the user's ROS_DOMAIN_ID when set; else a domain of the bench's own
-    domain = env.get("ROS_DOMAIN_ID") or env.get("HYPERSEG_BENCH_DOMAIN_ID", "77")
-    env.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])))
-    use_shm_profile(env)
-    os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE",
-                                           "FASTDDS_DEFAULT_PROFILES_FILE")})
+    env = bench_env("77")
     runs = []
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench_node_") as tmp:

@@ -9,6 +9,9 @@ vocabulary over the model's default categories): frames answered per second (lat
 dropped, never queued), receive-to-publish latency p50 / p99 and end-to-end latency (frame stamp to answer
 received) p50 / p99, per task. A second table says where a frame's time goes in the node, as the node's
 /diagnostics report it: mean ms per frame in the latest-frame slot, decoding, each model stage, the message.
+A third, several cameras at 30 Hz each (the default task) in one node and in separate nodes (scripts/
+bench_cameras.py): total and per-camera fps, the worst camera's latency, the nodes' resident memory, and
+for one node its total fps over one camera's and its memory over the separate nodes'.
 
     .venv/bin/python -P scripts/bench.py [--model-args "..."] [--node-args "..."]
 """
@@ -24,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 EVERY_N = 4
 NODE_ARGS = "--tasks default,referring,open_vocabulary,visual_prompt --seconds 8"  # one node run per repeat
+CAMERA_ARGS = "--cameras 1,2,4 --seconds 8 --repeats 1"  # one node against separate nodes; "" skips
 STAGE_ORDER = ("wait", "decode", "model_preprocess", "model_pyramid_encoder", "model_vanilla_encoder",
                "model_perceiver", "model_llm", "model_predictor", "model_postprocess", "model_other", "message",
                "publish", "overlay")
@@ -85,6 +89,22 @@ def stage_table(rows: dict[str, dict]) -> list[str]:
     return lines
 
 
+def camera_table(report: dict) -> list[str]:
+    """bench_cameras' medians: a row per configuration (cameras, one node or separate nodes)."""
+    lines = ["| cameras at " + f"{report['rate_hz_per_camera']:g} Hz each | total fps | per camera fps | "
+             "latency p50 / p99 ms, worst camera | RSS MiB | total fps / one camera's | RSS / separate nodes' |",
+             "|---|---|---|---|---|---|---|"]
+    for name, m in report["median"].items():
+        cams = m["cameras"].values()
+        ratio = report["ratios"].get(name.split(",")[0], {}) if "one node" in name else {}
+        lines.append(f"| {name} | {_fmt(m['total_fps'])} | {', '.join(_fmt(c['processed_fps']) for c in cams)} | "
+                     f"{_fmt(max(c['latency_p50_ms'] for c in cams), 0)} / "
+                     f"{_fmt(max(c['latency_p99_ms'] for c in cams), 0)} | {_fmt(m['rss_MiB'], 0)} | "
+                     f"{_fmt(ratio.get('total_fps_over_one_camera'), 2)} | "
+                     f"{_fmt(ratio.get('rss_over_separate_nodes'), 2)} |")
+    return lines
+
+
 def _run(script: str, extra: str) -> dict:
     cmd = [sys.executable, "-P", str(ROOT / "scripts" / script), *shlex.split(extra)]
     print(f"== {' '.join(cmd[2:])}", file=sys.stderr, flush=True)
@@ -95,11 +115,14 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model-args", default="", help="arguments for scripts/bench_model.py")
     p.add_argument("--node-args", default=NODE_ARGS, help=f"arguments for scripts/bench_node.py ({NODE_ARGS})")
+    p.add_argument("--camera-args", default=CAMERA_ARGS,
+                   help=f"arguments for scripts/bench_cameras.py ({CAMERA_ARGS}; empty: skip it)")
     args = p.parse_args()
     model, node = _run("bench_model.py", args.model_args), _run("bench_node.py", args.node_args)
-    print("\n".join(table(model, node)) + "\n")
+    cameras = _run("bench_cameras.py", args.camera_args) if args.camera_args else None
+    print("\n".join(table(model, node) + ([""] + camera_table(cameras) if cameras else [])) + "\n")
     print(__doc__.split("\n\n")[1].replace("\n", " ") + "\n")
-    print(json.dumps({"bench_model": model, "bench_node": node}, indent=2))
+    print(json.dumps({"bench_model": model, "bench_node": node, "bench_cameras": cameras}, indent=2))
     return 0
 
 

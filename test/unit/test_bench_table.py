@@ -47,3 +47,19 @@ def test_compared_node_variants_get_a_row_each():
     assert [r.split(" |")[0] for r in _rows(node)[2:]] == ["| node: llm_every_n_frames=1", "| node: llm_every_n_frames=4"]
     node = dict(NODE, tasks=["referring"], median={"llm_every_n_frames=1": {"referring": NODE["median"]}})
     assert _rows(node)[2].startswith("| node: referring (llm_every_n_frames=1) | | | | | 9.5 |")
+
+
+def test_the_camera_table_has_a_row_per_configuration_with_the_ratios_of_one_node():
+    cam = {"processed_fps": 5.0, "latency_p50_ms": 190.0, "latency_p99_ms": 280.0}
+    report = {"rate_hz_per_camera": 30.0, "ratios": {"2 cameras": {"total_fps_over_one_camera": 1.03,
+                                                                   "rss_over_separate_nodes": 0.57}},
+              "median": {"1 cameras, one node": {"cameras": {"cam0": dict(cam, processed_fps=10.0)},
+                                                 "total_fps": 10.0, "rss_MiB": 585.0},
+                         "2 cameras, one node": {"cameras": {"cam0": cam, "cam1": dict(cam, latency_p99_ms=300.0)},
+                                                 "total_fps": 10.3, "rss_MiB": 660.0},
+                         "2 cameras, separate nodes": {"cameras": {"cam0": cam, "cam1": cam},
+                                                       "total_fps": 10.0, "rss_MiB": 1167.0}}}
+    assert bench.camera_table(report)[2:] == [
+        "| 1 cameras, one node | 10.0 | 10.0 | 190 / 280 | 585 | - | - |",
+        "| 2 cameras, one node | 10.3 | 5.0, 5.0 | 190 / 300 | 660 | 1.03 | 0.57 |",
+        "| 2 cameras, separate nodes | 10.0 | 5.0, 5.0 | 190 / 280 | 1167 | - | - |"]

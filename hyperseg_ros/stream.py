@@ -84,6 +84,7 @@ class StreamProcessor:
         with self._lock:
             size = self._last[0] if self._last else None
         cmd = validate_command(cmd, size, self.params.limits)
+        self.session.check_command(cmd)  # what the model can read
         return cmd if cmd.id else replace(cmd, id=uuid.uuid4().hex[:12])
 
     def apply_command(self, cmd: Command, checked: bool = False) -> Command:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..command import TEXT_TASKS, Command, validate_command
+from ..command import REJECT_TOO_LONG, TEXT_TASKS, Command, CommandError, validate_command
 from .hyperseg import HyperSeg, LanguageOutput
 from .multimodal_sequence import TokenBatch, build_token_batch
 from .pixel_decoder import Mask2FormerPixelDecoderOutput
@@ -149,6 +149,15 @@ class SegmentationSession:
         self.command: Command | None = None
         self._tokens: TokenBatch | None = None
         self.state = TemporalState()
+
+    def check_command(self, command: Command) -> None:
+        """Raise CommandError when `command`'s input sequence (prompt, image and prompt tokens) is
+        longer than the model's language model reads (max_position_embeddings): past it positions
+        were never trained, and a language pass costs in proportion to the length."""
+        tokens = build_token_batch(self.tokenizer, self.model.config, [validate_command(command)], video=True)
+        length, limit = tokens.input_ids.shape[1], int(self.model.config.llm_config["max_position_embeddings"])
+        if length > limit:
+            raise CommandError(f"command too long for this model: {length} tokens (max_tokens {limit})", REJECT_TOO_LONG)
 
     def set_command(self, command: Command) -> None:
         """Serve `command` from the next frame on; clears all temporal state. Raises CommandError."""

@@ -35,6 +35,9 @@ class StubSession:
     def set_command(self, command):
         self.command = command
 
+    def check_command(self, command):
+        pass
+
     def reset(self):
         self.resets += 1
 

@@ -7,7 +7,10 @@ from hyperseg_ros.stream import StreamProcessor
 
 
 class _NoSession:
-    """apply_command never touches the session."""
+    """A session that accepts any length: the stream's own limits come first."""
+
+    def check_command(self, cmd):
+        pass
 
 
 @pytest.mark.parametrize("cmd", [
@@ -18,3 +21,15 @@ class _NoSession:
 def test_the_stream_rejects_a_command_over_a_limit_naming_it(cmd):
     with pytest.raises(CommandError, match=r"\(max_\w+ \d+\)"):
         StreamProcessor(_NoSession()).apply_command(cmd)
+
+
+def test_the_shipped_model_refuses_a_command_longer_than_it_reads_and_takes_long_words():
+    from hyperseg_ros.model import load_model
+    from hyperseg_ros.model.session import SegmentationSession
+
+    stream = StreamProcessor(SegmentationSession(*load_model("")))
+    words = tuple(f"small purple hexagon on the left {i:02d}".ljust(40, "x")[:40] for i in range(32))
+    stream.apply_command(Command(task="open_vocabulary", categories=words))  # 32 x 40 characters: read
+    marks = tuple("!?" * 20 for _ in range(32))  # a token per character: 1,490 tokens
+    with pytest.raises(CommandError, match=r"too long for this model: \d+ tokens \(max_tokens 512\)"):
+        stream.apply_command(Command(task="open_vocabulary", categories=marks))

@@ -169,10 +169,10 @@ def _raw(name, **fields):
 
 
 RAW_IMAGES = [  # (kind, message, expected rejected_<reason>)
-    (*_raw("unknown encoding", encoding="16UC1", step=8, data=bytes(32)), "encoding"),
+    (*_raw("16UC1 depth", encoding="16UC1", step=8, data=bytes(32)), "encoding"),
     (*_raw("empty encoding", encoding=""), "encoding"),
-    (*_raw("yuv422", encoding="yuv422", step=8, data=bytes(32)), "encoding"),
-    (*_raw("bayer", encoding="bayer_rggb8", step=4, data=bytes(16)), "encoding"),
+    (*_raw("unknown encoding", encoding="rgb42", step=8, data=bytes(32)), "encoding"),
+    (*_raw("64FC1", encoding="64FC1", step=32, data=bytes(128)), "encoding"),
     (*_raw("32FC1 depth", encoding="32FC1", step=16, data=bytes(64)), "encoding"),
     (*_raw("data one byte short", data=bytes(47)), "size_mismatch"),
     (*_raw("data one byte long", data=bytes(49)), "size_mismatch"),

@@ -42,7 +42,7 @@ test-faults-all: setup  ## test-faults and the slow faults (ROS tests)
 mutation:  ## mutation scores of the ROS-free logic modules (docs/TESTING.md; needs mutmut, see scripts/mutation.sh)
 	bash scripts/mutation.sh
 
-bench: setup  ## tables (per task: model ms, node fps, latency, stages; 1/2/4 cameras), then the JSON medians
+bench: setup  ## tables (per task: model ms, node fps, latency, stages; 1/2/4 cameras; speech), then the JSON medians
 	$(PY) scripts/bench.py
 
 train: setup  ## train the embedded default model on the procedural world

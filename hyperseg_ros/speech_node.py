@@ -99,6 +99,7 @@ class SpeechNode(LifecycleNode):
         self._audio_sub = self.create_subscription(AudioChunk, "audio", self._on_audio, reliable(100))
         self._worker = threading.Thread(target=self._recognise_loop, daemon=True)
         self._worker.start()
+        self.get_logger().info(f"serving; engine {self.p('engine')}, min_confidence {self.p('min_confidence')}")
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:

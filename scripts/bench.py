@@ -11,7 +11,10 @@ received) p50 / p99, per task. A second table says where a frame's time goes in 
 /diagnostics report it: mean ms per frame in the latest-frame slot, decoding, each model stage, the message.
 A third, several cameras at 30 Hz each (the default task) in one node and in separate nodes (scripts/
 bench_cameras.py): total and per-camera fps, the worst camera's latency, the nodes' resident memory, and
-for one node its total fps over one camera's and its memory over the separate nodes'.
+for one node its total fps over one camera's and its memory over the separate nodes'. A fourth, the
+speech node's recogniser (scripts/bench_speech.py): world commands spoken by 4 espeak-ng voices at 2
+speeds, per split: exact sentences, word error rate, accepted, accepted-but-wrong, end of speech to
+`command`.
 
     .venv/bin/python -P scripts/bench.py [--model-args "..."] [--node-args "..."]
 """
@@ -28,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EVERY_N = 4
 NODE_ARGS = "--tasks default,referring,open_vocabulary,visual_prompt --seconds 8"  # one node run per repeat
 CAMERA_ARGS = "--cameras 1,2,4 --seconds 8 --repeats 1"  # one node against separate nodes; "" skips
+SPEECH_ARGS = "--sentences 400 --splits val shifted"  # x 4 voices x 2 speeds per split; "" skips
 STAGE_ORDER = ("wait", "decode", "model_preprocess", "model_pyramid_encoder", "model_vanilla_encoder",
                "model_perceiver", "model_llm", "model_predictor", "model_postprocess", "model_other", "message",
                "publish", "overlay")
@@ -105,6 +109,21 @@ def camera_table(report: dict) -> list[str]:
     return lines
 
 
+def speech_table(report: list[dict]) -> list[str]:
+    """bench_speech's JSON: a row per split."""
+    def pct(value, interval=None):
+        return f"{100 * value:.1f}%" + (f" [{100 * interval[0]:.1f}, {100 * interval[1]:.1f}]" if interval else "")
+
+    lines = ["| speech, grammar engine | utterances | exact | WER | accepted | accepted but wrong | "
+             "end of speech -> command p50 / p90 ms |", "|---|---|---|---|---|---|---|"]
+    for r in report:
+        lines.append(f"| {r['split']} ({len(r['voices'])} voices x {len(r['speeds'])} speeds) | {r['n']} | "
+                     f"{pct(r['exact'], r['exact_interval'])} | {pct(r['wer'])} | {pct(r['accepted'])} | "
+                     f"{pct(r['accepted_wrong'], r['accepted_wrong_interval'])} | "
+                     f"{_fmt(r['end_to_command_ms_p50'], 0)} / {_fmt(r['end_to_command_ms_p90'], 0)} |")
+    return lines
+
+
 def _run(script: str, extra: str) -> dict:
     cmd = [sys.executable, "-P", str(ROOT / "scripts" / script), *shlex.split(extra)]
     print(f"== {' '.join(cmd[2:])}", file=sys.stderr, flush=True)
@@ -117,12 +136,17 @@ def main() -> int:
     p.add_argument("--node-args", default=NODE_ARGS, help=f"arguments for scripts/bench_node.py ({NODE_ARGS})")
     p.add_argument("--camera-args", default=CAMERA_ARGS,
                    help=f"arguments for scripts/bench_cameras.py ({CAMERA_ARGS}; empty: skip it)")
+    p.add_argument("--speech-args", default=SPEECH_ARGS,
+                   help=f"arguments for scripts/bench_speech.py ({SPEECH_ARGS}; empty: skip it)")
     args = p.parse_args()
     model, node = _run("bench_model.py", args.model_args), _run("bench_node.py", args.node_args)
     cameras = _run("bench_cameras.py", args.camera_args) if args.camera_args else None
-    print("\n".join(table(model, node) + ([""] + camera_table(cameras) if cameras else [])) + "\n")
+    speech = _run("bench_speech.py", args.speech_args) if args.speech_args else None
+    print("\n".join(table(model, node) + ([""] + camera_table(cameras) if cameras else [])
+                    + ([""] + speech_table(speech) if speech else [])) + "\n")
     print(__doc__.split("\n\n")[1].replace("\n", " ") + "\n")
-    print(json.dumps({"bench_model": model, "bench_node": node, "bench_cameras": cameras}, indent=2))
+    print(json.dumps({"bench_model": model, "bench_node": node, "bench_cameras": cameras, "bench_speech": speech},
+                     indent=2))
     return 0
 
 

@@ -1,9 +1,9 @@
 """`hyperseg_bag`: process, play, record and make rosbag2 files (sqlite3 or MCAP) for hyperseg_ros.
 
     hyperseg_bag process IN OUT [--image-topic T] [--command-topic T] [--params FILE] [--storage S]
-    hyperseg_bag play BAG [--rate R] [--loop] [--topics T ...] [--lockstep TOPIC]
+    hyperseg_bag play BAG [--rate R] [--loop] [--topics T ...] [--lockstep TOPIC [--lockstep-speech TOPIC]]
     hyperseg_bag record OUT --topics T ... [--count N] [--idle-timeout S]
-    hyperseg_bag make-demo OUT [--storage mcap|sqlite3] [--seconds S] [--size WxH] [--encoding E]
+    hyperseg_bag make-demo OUT [--storage mcap|sqlite3] [--seconds S] [--size WxH] [--encoding E] [--speak VOICE]
     hyperseg_bag report BAG --segmentation-bag SEG [--video out.mp4] [--summary out.json] [--strip out.png]
 
 Sub-commands import what they need (torch only for `process` and `make-demo`), so `play` and
@@ -50,6 +50,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--lockstep", metavar="TOPIC",
                    help="after each image wait for one message on TOPIC (e.g. segmentation): no frame dropped")
     p.add_argument("--lockstep-timeout", type=float, default=30.0, metavar="S")
+    p.add_argument("--lockstep-speech", metavar="TOPIC",
+                   help="with --lockstep, audio is followed by a wait for one message on TOPIC (speech/transcript)")
 
     p = sub.add_parser("record", help="record topics of the live ROS graph into a bag")
     p.add_argument("output")
@@ -72,6 +74,8 @@ def parser() -> argparse.ArgumentParser:
                    help="rgb8 | bgr8 | rgba8 | bgra8 | mono8 | jpeg | png (compressed); a comma list cycles per frame")
     p.add_argument("--image-topic", default="/camera/image_raw")
     p.add_argument("--seed", type=int, default=5)
+    p.add_argument("--speak", metavar="VOICE",
+                   help="also speak the referring command on /audio with this espeak-ng voice (e.g. en-us)")
 
     p = sub.add_parser("report", help="annotated video and latency/command summary of a node's output")
     p.add_argument("input", help="bag with the camera images (e.g. the demo bag)")
@@ -101,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
         stats = play(args.bag, rate=args.rate, loop=args.loop, topics=args.topics,
                      wait_for_subscribers_s=args.wait_for_subscribers, lockstep_topic=args.lockstep,
-                     lockstep_timeout_s=args.lockstep_timeout)
+                     lockstep_timeout_s=args.lockstep_timeout, speech_topic=args.lockstep_speech)
         print(json.dumps(asdict(stats)))
         return 1 if stats.failed else 0
     if args.verb == "record":
@@ -116,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         from hyperseg_ros.bag.make_demo import make_demo
 
         info = make_demo(args.output, storage=args.storage, seconds=args.seconds, fps=args.fps, size=args.size,
-                         encodings=args.encoding.split(","), image_topic=args.image_topic, seed=args.seed)
+                         encodings=args.encoding.split(","), image_topic=args.image_topic, seed=args.seed,
+                         speak=args.speak)
         print(json.dumps(asdict(info), indent=1))
         return 0
     if args.verb == "report":

@@ -9,6 +9,10 @@ to). Beside each frame, `ground_truth` (hyperseg_ros/Segmentation, the frame's h
 right answer to the command in force: its target objects' masks, with the world's object
 identity as id (none on frames where the target has left the picture). The same seed gives the
 same bag, byte for byte.
+
+With a voice (`speak="en-us"`, espeak-ng), the referring sentence is also spoken on `audio`
+(hyperseg_ros/AudioChunk, 16 kHz S16LE, 100 ms chunks) and ends SPEECH_TAIL_S before the first
+frame: played with the `speech_command` node instead of `command`, it is the spoken command.
 """
 from __future__ import annotations
 
@@ -22,8 +26,8 @@ from std_msgs.msg import Header, String
 
 from hyperseg_ros import image_codec, mask_rle
 from hyperseg_ros.bag.storage import BagWriter
+from hyperseg_ros.msg import AudioChunk, SegmentationCommand, SegmentedInstance
 from hyperseg_ros.msg import Segmentation as SegmentationMsg
-from hyperseg_ros.msg import SegmentationCommand, SegmentedInstance
 from hyperseg_ros.world.commands import WorldCommand, sample_command
 from hyperseg_ros.world.scene import Scene
 from hyperseg_ros.world.video import MAX_FRAMES, MIN_FRAMES, draw_clip
@@ -33,6 +37,10 @@ COMPRESSED_FORMATS = ("jpeg", "png")
 START_NS = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z: fixed, so the bag does not depend on the clock
 COMMAND_LEAD_NS = 1_000_000  # a command is recorded 1 ms before the frame it is about
 GROUND_TRUTH_TOPIC = "/ground_truth"
+AUDIO_TOPIC = "/audio"
+AUDIO_CHUNK_S = 0.1
+SPEECH_LEAD_S = 0.3  # silence before the voice
+SPEECH_TAIL_S = 1.0  # silence after it: the speech node hears the end (200 ms) and answers before the first frame
 # (fraction of the stream, task, where it is sent)
 SCRIPT = (
     (0.0, "referring", "string"),
@@ -55,6 +63,7 @@ class DemoInfo:
     image_topic: str
     encodings: list[str]
     commands: list[dict] = field(default_factory=list)
+    spoken: dict | None = None  # {text, voice, topic, start_s, seconds}: the referring sentence as audio
 
 
 def draw_stream(rng: np.random.Generator, frames: int, width: int, height: int, num_objects: int = 4
@@ -100,8 +109,11 @@ def ground_truth(header: Header, scene: Scene, world: WorldCommand | None, comma
 def make_demo(output, storage: str = "mcap", seconds: float = 4.0, fps: float = 15.0,
               size: tuple[int, int] = (640, 480), encodings=("rgb8",), image_topic: str = "/camera/image_raw",
               command_topic: str = "/command", segmentation_command_topic: str = "/segmentation_command",
-              frame_id: str = "camera", seed: int = 5, num_objects: int = 4) -> DemoInfo:
+              frame_id: str = "camera", seed: int = 5, num_objects: int = 4, speak: str | None = None,
+              audio_topic: str = AUDIO_TOPIC) -> DemoInfo:
     """Write the demo bag at `output` (a new directory); returns what was written.
+
+    speak: an espeak-ng voice that also says the first (referring) command on `audio_topic`.
 
     size: (width, height) pixels. encodings: image encodings cycled frame by frame; "jpeg" / "png"
     write sensor_msgs/CompressedImage on `<image_topic>/compressed` instead (not mixable with raw).
@@ -138,6 +150,8 @@ def make_demo(output, storage: str = "mcap", seconds: float = 4.0, fps: float = 
                 msg = (String(data=cmd.text) if how == "string"
                        else _structured(cmd, header, f"demo-{len(info.commands) + 1}", size))
                 writer.write(topic, stamps[t] - COMMAND_LEAD_NS, msg)
+                if speak and how == "string" and info.spoken is None:
+                    info.spoken = _write_speech(writer, audio_topic, cmd.text, speak, stamps[t] - COMMAND_LEAD_NS)
                 command_id, command_clip = getattr(msg, "id", ""), clip_of[t]
                 info.commands.append({"time_s": (stamps[t] - START_NS) / 1e9, "frame": t, "topic": topic,
                                       "task": cmd.task, "id": getattr(msg, "id", ""), "text": cmd.text,
@@ -150,6 +164,30 @@ def make_demo(output, storage: str = "mcap", seconds: float = 4.0, fps: float = 
             writer.write(GROUND_TRUTH_TOPIC, stamps[t],
                          ground_truth(header, scene, world, command_id, clip_of[t] == command_clip))
     return info
+
+
+def _write_speech(writer: BagWriter, topic: str, text: str, voice: str, end_ns: int) -> dict:
+    """`text` spoken by espeak-ng `voice` as AudioChunks on `topic`, the last one ending at `end_ns`."""
+    from hyperseg_ros.speech.audio import resample, to_pcm16
+    from hyperseg_ros.speech.grammar import spoken_form
+    from hyperseg_ros.speech.spoken import speak
+    from hyperseg_ros.speech.vad import RATE
+
+    said = spoken_form(text)
+    voice_samples, rate = speak(said, voice)
+    silence = [np.zeros(int(RATE * s), np.float32) for s in (SPEECH_LEAD_S, SPEECH_TAIL_S)]
+    pcm = to_pcm16(np.concatenate([silence[0], resample(voice_samples, rate, RATE), silence[1]]))
+    step = int(RATE * AUDIO_CHUNK_S) * 2  # bytes per chunk
+    chunks = [pcm[i:i + step] for i in range(0, len(pcm), step)]
+    start_ns = end_ns - int(round(len(pcm) / 2 / RATE * 1e9))
+    for i, data in enumerate(chunks):
+        at = start_ns + int(round(i * AUDIO_CHUNK_S * 1e9))
+        header = Header(frame_id="microphone")
+        header.stamp.sec, header.stamp.nanosec = divmod(at, 10**9)
+        writer.write(topic, at, AudioChunk(header=header, sample_rate=RATE, channels=1, encoding="S16LE",
+                                                 data=data))
+    return {"text": said, "voice": voice, "topic": topic, "start_s": (start_ns - START_NS) / 1e9,
+            "seconds": len(pcm) / 2 / RATE}
 
 
 def _structured(cmd, header: Header, command_id: str, size: tuple[int, int]) -> SegmentationCommand:

@@ -10,7 +10,9 @@ When the camera bag carries its own ground truth (`ground_truth`, written by mak
 summary says for each command on how many frames its target was found (a published instance with
 IoU >= 0.5 on every target object) and under how many ids, and the video outlines the target in
 white with the verdict of the frame in a second banner line. A visual prompt's boxes and points
-are drawn in yellow on the frames that answer it.
+are drawn in yellow on the frames that answer it. When the segmentation bag also holds the speech
+node's transcripts, the frames answering a spoken command say what was heard, and the summary
+lists every utterance.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from hyperseg_ros.command import REGION_TASKS, TEXT_TASKS
 from hyperseg_ros.overlay import render_overlay
 
 SEGMENTATION = "hyperseg_ros/msg/Segmentation"
+TRANSCRIPT = "hyperseg_ros/msg/Transcript"
 BANNER_PX = 22
 FOUND_IOU = 0.5
 
@@ -48,6 +51,16 @@ def segmentations(path) -> OrderedDict[int, object]:
         raise ValueError(f"{path} has no {SEGMENTATION} topic")
     topic = next((t for t in seg_topics if t.lstrip("/") == SEGMENTATION_TOPIC.lstrip("/")), seg_topics[0])
     return OrderedDict((stamp_ns(m.header), m) for m in (r.message() for r in read(path, [topic])))
+
+
+def transcripts(path) -> list:
+    """The Transcript messages of a bag, in bag order ([] when it has none)."""
+    wanted = [t for t, ty in topics(path).items() if ty == TRANSCRIPT]
+    return [r.message() for r in read(path, wanted)] if wanted else []
+
+
+def heard_line(transcript) -> str:
+    return f'spoken, heard as "{transcript.text}" (confidence {transcript.confidence:.2f})'
 
 
 def banner(frame: np.ndarray, text: str, *more: str) -> np.ndarray:
@@ -138,16 +151,18 @@ def describe(seg) -> str:
     return f"{seg.task}{ident}: {what}" if what else f"{seg.task}{ident}"
 
 
-def video_frame(msg, seg, compressed: bool, index: int, truth=None, prompt=None) -> np.ndarray | None:
+def video_frame(msg, seg, compressed: bool, index: int, truth=None, prompt=None, speech: str | None = None
+                ) -> np.ndarray | None:
     """One video frame, uint8 [BANNER_PX + H, W, 3] RGB: the camera image with `seg` drawn (None: the
     node did not answer it), under a banner; None for an image that cannot be decoded. With the
     frame's ground truth `truth`, its targets are outlined and judged in a second banner line; with
-    the visual-prompt command `prompt` that `seg` answers, its boxes and points are drawn."""
+    the visual-prompt command `prompt` that `seg` answers, its boxes and points are drawn; `speech` is
+    one more banner line (what was heard of the spoken command `seg` answers; "" for a blank one)."""
     try:
         rgb = image_codec.compressed_to_rgb(msg) if compressed else np.ascontiguousarray(image_codec.image_to_rgb(msg))
     except image_codec.ImageError:
         return None
-    more = () if truth is None else (_verdict(judge(truth, seg)),)
+    more = (() if speech is None else (speech,)) + (() if truth is None else (_verdict(judge(truth, seg)),))
     if seg is None:
         shown_rgb = rgb if truth is None else _outline(rgb, truth)
         return banner(shown_rgb, f"frame {index}: not processed (dropped while the node was busy)", *more)
@@ -189,6 +204,8 @@ def report(input_bag, segmentation_bag, image_topic: str | None = None, video: s
     """Write the annotated `video` (.mp4, mp4v), `summary` (.json plus a .md beside it) and `strip`
     (a PNG of one video frame per command: the middle of its answers); return the summary."""
     segs = segmentations(segmentation_bag)
+    said = transcripts(segmentation_bag)
+    heard = {t.text: t for t in said if t.accepted}  # a spoken command's text -> what the speech node heard
     wanted = set(strip_stamps(segs)) if strip else set()
     shown: dict[int, np.ndarray] = {}
     truths = ground_truth(input_bag)
@@ -205,8 +222,10 @@ def report(input_bag, segmentation_bag, image_topic: str | None = None, video: s
             if video is None and stamps[-1] not in wanted:
                 continue
             seg = segs.get(stamps[-1])
+            spoken = heard.get(seg.text) if seg is not None and seg.task in TEXT_TASKS else None
             framed = video_frame(msg, seg, compressed, len(stamps) - 1, truths.get(stamps[-1]),
-                                 None if seg is None else prompts.get(seg.command_id))
+                                 None if seg is None else prompts.get(seg.command_id),
+                                 (heard_line(spoken) if spoken else "") if said else None)  # one size for all frames
             if framed is None:
                 continue
             if stamps[-1] in wanted:
@@ -230,6 +249,9 @@ def report(input_bag, segmentation_bag, image_topic: str | None = None, video: s
     if strip and shown:
         write_strip([shown[t] for t in sorted(shown)], strip)
     result = _summary(segs, sent, stamps)
+    if said:
+        result["speech"] = [{"text": t.text, "confidence": round(float(t.confidence), 3), "accepted": t.accepted,
+                             "alternatives": list(t.alternatives)} for t in said]
     if truths:
         result["ground_truth"] = _against_truth(segs, truths, stamps)
     result["video"] = str(video) if video else None
@@ -301,8 +323,10 @@ def markdown(summary: dict) -> str:
              f"- frames: {summary['frames']}, processed: {summary['processed']}, "
              f"not processed: {summary['not_processed']}",
              f"- node latency (receive to publish): p50 {lat['p50']} ms, p90 {lat['p90']} ms, p99 {lat['p99']} ms",
-             f"- video: {summary.get('video')}", "", "| command id | task | command | frames | first frame | ids |",
-             "|---|---|---|---|---|---|"]
+             f"- video: {summary.get('video')}"]
+    lines += [f"- spoken: \"{t['text']}\", confidence {t['confidence']:.2f}, "
+              f"{'sent as the command' if t['accepted'] else 'not sent (doubtful)'}" for t in summary.get("speech", [])]
+    lines += ["", "| command id | task | command | frames | first frame | ids |", "|---|---|---|---|---|---|"]
     for c in summary["commands_answered"]:
         lines.append(f"| {c['command_id'] or '-'} | {c['task']} | {c['command'].replace('|', '/')} | {c['frames']} "
                      f"| {c['first_frame']} | {' '.join(map(str, c['ids']))} |")

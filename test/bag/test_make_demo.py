@@ -102,3 +102,35 @@ def test_ground_truth_is_the_answer_to_the_command_in_force(tmp_path):
     # on the frame a command is given, every target it names is there
     for command in info.commands:
         assert {t.id for t in truths[command["frame"]].instances} == set(command["targets"]) != set()
+
+
+@pytest.mark.skipif(not __import__("shutil").which("espeak-ng"), reason="espeak-ng is not installed")
+def test_spoken_command_is_audio_before_the_first_frame_that_the_recogniser_hears_right(tmp_path):
+    from hyperseg_ros.speech.engines import make_recognizer
+    from hyperseg_ros.speech.grammar import spoken_form
+    from hyperseg_ros.speech.pipeline import SpeechPipeline
+
+    info = make_demo(tmp_path / "demo", seconds=0.6, size=(160, 120), seed=3, speak="en-us")
+    assert _messages(tmp_path / "demo") == _messages(make_demo(tmp_path / "again", seconds=0.6, size=(160, 120),
+                                                               seed=3, speak="en-us").output)
+    assert info.spoken["text"] == spoken_form(info.commands[0]["text"]) and info.spoken["voice"] == "en-us"
+    records = list(storage.read(tmp_path / "demo"))
+    audio = [r for r in records if r.topic == "/audio"]
+    first_frame = next(r for r in records if r.topic == "/camera/image_raw")
+    assert records[:len(audio)] == audio  # the bag opens with the voice, before the first frame
+    chunks = [r.message() for r in audio]
+    assert {(c.sample_rate, c.channels, c.encoding, len(c.data)) for c in chunks[:-1]} == {(16000, 1, "S16LE", 3200)}
+    stamps = [storage.stamp_ns(c.header) for c in chunks]
+    assert stamps == [r.timestamp for r in audio] and np.allclose(np.diff(stamps), 1e8, atol=1)
+    end = stamps[-1] + len(chunks[-1].data) // 2 * 62_500  # ns per sample at 16 kHz
+    assert abs(end - (first_frame.timestamp - 1_000_000)) <= 1 and len(chunks) * 0.1 == pytest.approx(
+        info.spoken["seconds"], abs=0.1)
+    samples = np.concatenate([np.frombuffer(bytes(c.data), "<i2") for c in chunks]).astype(float)
+    assert np.abs(samples[: 16000 // 4]).max() == 0 and np.abs(samples).max() > 3000  # silence, then the voice
+
+    pipeline = SpeechPipeline(make_recognizer("grammar", "", "en"))
+    heard = [u for c in chunks for u in pipeline.push(bytes(c.data), c.sample_rate, c.channels, c.encoding,
+                                                     storage.stamp_ns(c.header))]
+    assert len(heard) == 1  # the utterance ended within the bag's trailing silence
+    said = pipeline.transcribe(heard[0])
+    assert said.recognition.text == info.spoken["text"] and said.accepted

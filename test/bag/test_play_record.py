@@ -78,3 +78,26 @@ def test_record_ready_file_means_the_first_message_is_kept(ros_env, tmp_path):
         stats = json.loads(_finish(recorder))
     assert stats == {"counts": {"/answers": 1}, "missing": []}
     assert [r.message().data for r in storage.read(out)] == ["first"]
+
+
+def test_audio_is_recorded_as_played(ros_env, tmp_path):
+    """AudioChunks (the speech node's input) go through play and record unchanged."""
+    import numpy as np
+    from hyperseg_ros.msg import AudioChunk
+    from std_msgs.msg import Header
+
+    tone = (np.sin(np.arange(16000) * 2 * np.pi * 440 / 16000) * 8000).astype("<i2")
+    with storage.BagWriter(tmp_path / "voice") as writer:
+        for i in range(10):
+            at = 1_000_000_000 + i * 100_000_000
+            header = Header(frame_id="microphone")
+            header.stamp.sec, header.stamp.nanosec = divmod(at, 10**9)
+            writer.write("/audio", at, AudioChunk(header=header, sample_rate=16000, channels=1, encoding="S16LE",
+                                                  data=tone[i * 1600:(i + 1) * 1600].tobytes()))
+    out = tmp_path / "recorded"
+    recorder = _bag_tool(ros_env, "record", out, "--topics", "/audio", "--count", "10", "--max-duration", "60")
+    player = _bag_tool(ros_env, "play", tmp_path / "voice", "--rate", "4", "--wait-for-subscribers", "30")
+    _finish(player)
+    assert json.loads(_finish(recorder)) == {"counts": {"/audio": 10}, "missing": []}
+    assert storage.topics(out) == {"/audio": "hyperseg_ros/msg/AudioChunk"}
+    assert [r.message() for r in storage.read(out)] == [r.message() for r in storage.read(tmp_path / "voice")]

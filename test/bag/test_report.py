@@ -99,3 +99,32 @@ def test_summary_against_the_demo_bags_ground_truth(tmp_path):
     capture = cv2.VideoCapture(str(video))
     ok, frame = capture.read()
     assert ok and frame.shape == (120 + 2 * 22, 160, 3)  # the ground-truth verdict under the command line
+
+
+def test_spoken_commands_are_listed_and_shown_on_the_frames_answering_them(tmp_path):
+    from hyperseg_ros.msg import Transcript
+
+    answers(tmp_path / "answers")
+    with storage.BagWriter(tmp_path / "heard") as writer:  # the answers, then the speech node's transcripts
+        for record in storage.read(tmp_path / "answers"):
+            writer.write(record.topic, record.timestamp, record.message())
+        writer.write("/speech/transcript", 1, Transcript(text="the red cross", confidence=1.0, accepted=True,
+                                                          alternatives=["the red circle"]))
+        writer.write("/speech/transcript", 2, Transcript(text="the blue star", confidence=0.67, accepted=False))
+    video, summary_path = tmp_path / "demo.mp4", tmp_path / "summary.json"
+    assert main(["-q", "report", str(BAG), "--segmentation-bag", str(tmp_path / "heard"), "--video", str(video),
+                 "--summary", str(summary_path)]) == 0
+    summary = json.loads(summary_path.read_text())
+    assert summary["speech"] == [
+        {"text": "the red cross", "confidence": 1.0, "accepted": True, "alternatives": ["the red circle"]},
+        {"text": "the blue star", "confidence": 0.67, "accepted": False, "alternatives": []}]
+    md = summary_path.with_suffix(".md").read_text()
+    assert '- spoken: "the red cross", confidence 1.00, sent as the command' in md
+    assert '- spoken: "the blue star", confidence 0.67, not sent (doubtful)' in md
+    capture = cv2.VideoCapture(str(video))
+    frames = []
+    while (ok_frame := capture.read())[0]:
+        frames.append(cv2.cvtColor(ok_frame[1], cv2.COLOR_BGR2RGB))
+    assert len(frames) == 10 and {f.shape for f in frames} == {(120 + 2 * 22, 160, 3)}  # one size: a line for speech
+    heard_line = [f[22:44].max() for f in frames]  # frames 0, 2, 4 answer the spoken command; 6, 8 a visual prompt
+    assert min(heard_line[i] for i in (0, 2, 4)) > 150 and max(heard_line[i] for i in (1, 6, 8)) < 90

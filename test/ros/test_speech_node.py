@@ -122,3 +122,37 @@ def test_spoken_command_gives_the_masks_of_the_typed_one(ros_env, tmp_path, star
         assert [list(i.mask_rle) for i in said.instances] == [list(i.mask_rle) for i in typed.instances]
     finally:
         assert speech.stop() == 0, speech.log()[-3000:]
+
+
+def test_a_spoken_bag_played_fast_in_lockstep_answers_its_first_frame_with_the_spoken_command(
+        ros_env, tmp_path, start_node, speech_client):
+    """`make demo`'s chain: the bag's voice goes to the speech node, whose command must reach the
+    perception node before the first frame, even with the bag played 20x faster than it was spoken."""
+    import json
+    import subprocess
+
+    from hyperseg_ros.bag.make_demo import make_demo
+
+    c = speech_client
+    info = make_demo(tmp_path / "bag", seconds=0.4, size=(160, 120), seed=3, speak="en-us",
+                     image_topic=f"{NAMESPACE}/image", audio_topic=f"{NAMESPACE}/audio")
+    node = start_node()
+    speech = start_speech(ros_env, tmp_path)
+    try:
+        c.wait_for_node(node)
+        wait_for_speech_node(c, speech)
+        played = subprocess.run(
+            [sys.executable, "-P", "-m", "hyperseg_ros.bag", "-q", "play", str(tmp_path / "bag"), "--rate", "20",
+             "--topics", f"{NAMESPACE}/image", f"{NAMESPACE}/audio", "--wait-for-subscribers", "60",
+             "--lockstep", f"{NAMESPACE}/segmentation", "--lockstep-speech", f"{NAMESPACE}/speech/transcript"],
+            env=ros_env, capture_output=True, text=True, timeout=300)
+        assert played.returncode == 0, played.stderr
+        stats = json.loads(played.stdout)
+        assert stats["unanswered"] == 0 and stats["published"][f"{NAMESPACE}/image"] == info.frames
+        c.spin_until(lambda: len(c.segmentations) >= info.frames, 60, "an answer per frame", node)
+        assert [t.text for t in c.transcripts] == [info.spoken["text"]]
+        first = c.segmentations[0]
+        assert (first.task, first.text) == ("referring", info.spoken["text"])
+        assert all(s.command_id == first.command_id for s in c.segmentations[:info.frames])
+    finally:
+        assert speech.stop() == 0, speech.log()[-3000:]

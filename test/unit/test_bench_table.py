@@ -63,3 +63,12 @@ def test_the_camera_table_has_a_row_per_configuration_with_the_ratios_of_one_nod
         "| 1 cameras, one node | 10.0 | 10.0 | 190 / 280 | 585 | - | - |",
         "| 2 cameras, one node | 10.3 | 5.0, 5.0 | 190 / 300 | 660 | 1.03 | 0.57 |",
         "| 2 cameras, separate nodes | 10.0 | 5.0, 5.0 | 190 / 280 | 1167 | - | - |"]
+
+
+def test_the_speech_table_has_a_row_per_split_with_its_intervals():
+    report = [{"split": "val", "voices": ["a", "b", "c", "d"], "speeds": [150, 175], "n": 3200, "exact": 0.915,
+               "exact_interval": [0.905, 0.924], "wer": 0.017, "accepted": 0.88, "accepted_wrong": 0.043,
+               "accepted_wrong_interval": [0.037, 0.051], "end_to_command_ms_p50": 286.4,
+               "end_to_command_ms_p90": 310.0}]
+    assert bench.speech_table(report)[2:] == [
+        "| val (4 voices x 2 speeds) | 3200 | 91.5% [90.5, 92.4] | 1.7% | 88.0% | 4.3% [3.7, 5.1] | 286 / 310 |"]

@@ -3,7 +3,8 @@
     python -P -m hyperseg_ros.speech_node --ros-args -r __ns:=/robot
 
 A thin lifecycle shell over `speech.pipeline.SpeechPipeline` (interface.md, "Speech"): configure
-builds the recogniser and publishers, activate subscribes to `audio` and starts the publishing
+builds the recogniser and publishers, activate subscribes to `audio` (or opens the sound device:
+`audio_source: microphone`) and starts the publishing
 thread. The grammar engine decodes in the audio callback as audio comes (a few ms a chunk, so an
 utterance is recognised a few ms after it ends); a whole-utterance engine decodes in that thread,
 so audio callbacks never wait for it. Bad audio is counted in /diagnostics.
@@ -29,6 +30,7 @@ from std_msgs.msg import Header, String  # noqa: E402
 from hyperseg_ros.msg import AudioChunk, Transcript  # noqa: E402
 from hyperseg_ros.node_process import end_process, serve  # noqa: E402
 from hyperseg_ros.qos import RELIABLE_10, reliable  # noqa: E402
+from hyperseg_ros.speech import microphone  # noqa: E402
 from hyperseg_ros.speech.audio import AudioError  # noqa: E402
 from hyperseg_ros.speech.engines import make_recognizer  # noqa: E402
 from hyperseg_ros.speech.pipeline import DEFAULT_END_SILENCE_MS, DEFAULT_MIN_CONFIDENCE, SpeechPipeline  # noqa: E402
@@ -41,7 +43,7 @@ PARAMETERS = {  # name -> (default, description)
     "whisper_model_path": ("", "a local Whisper model directory (engine whisper)"),
     "min_confidence": (DEFAULT_MIN_CONFIDENCE, "utterances at or above it are published on `command`"),
     "language": ("en", "the spoken language (the grammar engine speaks English only)"),
-    "audio_source": ("topic", "topic (AudioChunk on `audio`) | microphone"),
+    "audio_source": ("topic", "topic (AudioChunk on `audio`) | microphone (the default sound device)"),
     "end_silence_ms": (DEFAULT_END_SILENCE_MS, "silence that ends an utterance"),
     "max_utterance_s": (10.0, "an utterance is cut at this length"),
     "idle_flush_s": (0.5, "no audio for this long ends the utterance in progress"),
@@ -69,6 +71,7 @@ class SpeechNode(LifecycleNode):
         self._work: queue.Queue = queue.Queue(maxsize=8)
         self._worker: threading.Thread | None = None
         self._audio_sub = None
+        self._microphone = None  # the sound device's input stream (audio_source microphone)
         self._frame_id = ""
         self._last_audio = None
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -83,9 +86,9 @@ class SpeechNode(LifecycleNode):
             if self.p("audio_source") not in ("topic", "microphone"):
                 raise ValueError(f"audio_source must be topic or microphone, not {self.p('audio_source')!r}")
             if self.p("audio_source") == "microphone":
-                raise ValueError("audio_source microphone: use hyperseg_transcribe --microphone (not in this node yet)")
+                microphone.check()
             recognizer = make_recognizer(self.p("engine"), self.p("whisper_model_path"), self.p("language"))
-        except Exception as err:  # noqa: BLE001 - one clear line, the transition fails
+        except Exception as err:  # noqa: BLE001 - one clear line, the transition fails (NoMicrophone too)
             self.get_logger().error(f"configure failed: {err}")
             return FAILURE
         self.pipeline = SpeechPipeline(recognizer, float(self.p("min_confidence")),
@@ -96,7 +99,14 @@ class SpeechNode(LifecycleNode):
         return SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._audio_sub = self.create_subscription(AudioChunk, "audio", self._on_audio, reliable(100))
+        if self.p("audio_source") == "microphone":
+            try:
+                self._microphone = microphone.open_stream(self._on_microphone)
+            except Exception as err:  # noqa: BLE001 - the device went away since configure
+                self.get_logger().error(f"activate failed: {err}")
+                return FAILURE
+        else:
+            self._audio_sub = self.create_subscription(AudioChunk, "audio", self._on_audio, reliable(100))
         self._worker = threading.Thread(target=self._recognise_loop, daemon=True)
         self._worker.start()
         self.get_logger().info(f"serving; engine {self.p('engine')}, min_confidence {self.p('min_confidence')}")
@@ -116,6 +126,9 @@ class SpeechNode(LifecycleNode):
         return SUCCESS
 
     def close(self) -> None:
+        if self._microphone is not None:
+            self._microphone.close()
+            self._microphone = None
         if self._audio_sub is not None:
             self.destroy_subscription(self._audio_sub)
             self._audio_sub = None
@@ -130,11 +143,17 @@ class SpeechNode(LifecycleNode):
             self.get_logger().warning(text + (f" ({held} more held back)" if held else ""))
 
     def _on_audio(self, msg: AudioChunk) -> None:
+        self._take(msg.data, msg.sample_rate, msg.channels, msg.encoding, _ns(msg.header.stamp), msg.header.frame_id)
+
+    def _on_microphone(self, data: bytes, rate: int, stamp_ns: int) -> None:  # PortAudio's thread
+        self._take(data, rate, 1, "S16LE", stamp_ns, "microphone")
+
+    def _take(self, data, rate: int, channels: int, encoding: str, stamp_ns: int, frame_id: str) -> None:
         if self.pipeline is None:
             return
         with self._lock:
             try:
-                done = self.pipeline.push(msg.data, msg.sample_rate, msg.channels, msg.encoding, _ns(msg.header.stamp))
+                done = self.pipeline.push(data, rate, channels, encoding, stamp_ns)
             except AudioError as err:
                 self._warn(err.reason, f"audio chunk rejected: {err}")
                 return
@@ -142,7 +161,7 @@ class SpeechNode(LifecycleNode):
                 self.pipeline.counts["rejected_error"] += 1
                 self._warn("error", f"audio chunk failed: {err!r}")
                 return
-            self._frame_id = msg.header.frame_id
+            self._frame_id = frame_id
             self._last_audio = self.get_clock().now()
             self._queue(done)
 

@@ -7,6 +7,7 @@ and fails with one line where there is none.
 from __future__ import annotations
 
 import argparse
+import queue
 import sys
 import wave
 
@@ -38,28 +39,27 @@ def transcribe_file(pipeline: SpeechPipeline, path: str) -> tuple[str, float]:
     return " ".join(r.text for r in results), min(r.confidence for r in results)
 
 
-def microphone(pipeline: SpeechPipeline, rate: int = 16000) -> int:
+def microphone(pipeline: SpeechPipeline) -> int:
+    """Transcribe the default sound device until Ctrl-C: a line per utterance."""
+    from hyperseg_ros.speech import microphone as mic
+
     try:
-        import sounddevice
-    except OSError as err:  # the module loads PortAudio when imported
-        print(f"hyperseg_transcribe: no sound system: {err}", file=sys.stderr)
+        mic.check()
+    except mic.NoMicrophone as err:
+        print(f"hyperseg_transcribe: {err}", file=sys.stderr)
         return 1
+    chunks: queue.Queue = queue.Queue()
+    stream = mic.open_stream(lambda data, rate, stamp: chunks.put((data, rate, stamp)))
     try:
-        sounddevice.check_input_settings(samplerate=rate, channels=1, dtype="int16")
-    except Exception as err:  # noqa: BLE001 - PortAudio's errors have many types
-        print(f"hyperseg_transcribe: no microphone: {err}", file=sys.stderr)
-        return 1
-    with sounddevice.RawInputStream(samplerate=rate, channels=1, dtype="int16", blocksize=rate // 10) as stream:
-        k = 0
-        try:
-            while True:
-                data, _ = stream.read(rate // 10)
-                for u in pipeline.push(bytes(data), rate, 1, "S16LE", int(k * 0.1 * 1e9)):
-                    r = pipeline.transcribe(u).recognition
-                    print(f"{r.text}\t{r.confidence:.3f}", flush=True)
-                k += 1
-        except KeyboardInterrupt:
-            return 0
+        while True:
+            data, rate, stamp = chunks.get()
+            for u in pipeline.push(data, rate, 1, "S16LE", stamp):
+                r = pipeline.transcribe(u).recognition
+                print(f"{r.text}\t{r.confidence:.3f}", flush=True)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stream.close()
 
 
 def main(argv=None) -> int:

@@ -156,3 +156,20 @@ def test_a_spoken_bag_played_fast_in_lockstep_answers_its_first_frame_with_the_s
         assert all(s.command_id == first.command_id for s in c.segmentations[:info.frames])
     finally:
         assert speech.stop() == 0, speech.log()[-3000:]
+
+
+def test_microphone_source_without_a_sound_device_fails_configure_in_one_line(ros_env, tmp_path):
+    from hyperseg_ros.speech import microphone
+
+    try:
+        microphone.check()
+        pytest.skip("this machine has a microphone")
+    except microphone.NoMicrophone as err:
+        missing = str(err)
+    proc = start_speech(ros_env, tmp_path, audio_source="microphone")
+    code = proc.proc.wait(timeout=120)
+    log = proc.log()
+    proc.stop()
+    assert code == 1, log
+    failed = [line for line in log.splitlines() if "configure failed" in line]
+    assert len(failed) == 1 and failed[0].endswith(f"configure failed: {missing}") and "Traceback" not in log, log

@@ -36,7 +36,11 @@ def audio_chunks(text, rate=22050, channels=1):
 
 @pytest.fixture
 def speech_client(client):
-    c = client
+    return with_speech(client)
+
+
+def with_speech(c):
+    """The test client, also speaking on `audio` and hearing `speech/transcript` and `command`."""
     c.audio_pub = c.node.create_publisher(AudioChunk, "audio", reliable(100))
     c.transcripts, c.spoken_commands = [], []
     c.node.create_subscription(Transcript, "speech/transcript", c.transcripts.append, reliable(10))
@@ -173,3 +177,83 @@ def test_microphone_source_without_a_sound_device_fails_configure_in_one_line(ro
     assert code == 1, log
     failed = [line for line in log.splitlines() if "configure failed" in line]
     assert len(failed) == 1 and failed[0].endswith(f"configure failed: {missing}") and "Traceback" not in log, log
+
+
+CASES = 50
+
+
+def world_cases(n: int):
+    """(scene image, spoken-form sentence) of n referring and reasoning commands the world draws on
+    `val` scenes, each naming an object that is there."""
+    from hyperseg_ros.speech.grammar import spoken_form
+    from hyperseg_ros.world.commands import sample_command
+    from hyperseg_ros.world.scene import draw_scene
+    from hyperseg_ros.world.splits import sample_rng
+
+    for i in range(n):
+        rng = sample_rng("val", i, stream=27)
+        scene = draw_scene(rng)
+        command = sample_command(rng, scene, ("referring", "reasoning")[i % 2], no_match_rate=0.0).command
+        yield scene.image, spoken_form(command.text)
+
+
+def test_spoken_commands_give_the_masks_of_the_typed_ones_in_most_of_50_world_cases(
+        ros_env, tmp_path, start_node, reliable_client):
+    """Issue 26's end-to-end bar: 50 sentences of the world's command generator on its scenes, each
+    typed on `command` and then spoken (espeak-ng's default voice, 150 and 175 words a minute, as
+    AudioChunks into the speech node); after each command reaches the perception node, the scene is
+    sent once. A case holds when the spoken command's answer has the sentence as its text and the
+    typed answer's masks. A speech node that sent anything but what was said fails it."""
+    from hyperseg_ros.image_codec import rgb_to_image
+
+    c = with_speech(reliable_client)
+    node = start_node(image_reliability="reliable", diagnostics_period_s=0.1)
+    speech = start_speech(ros_env, tmp_path)
+    stamp = [0]
+
+    def received() -> int:  # commands the perception node has taken (the speech node reports on /diagnostics too)
+        for arr in reversed(c.diagnostics):
+            values = {kv.key: kv.value for s in arr.status for kv in s.values}
+            if "commands_received" in values:
+                return int(values["commands_received"])
+        return -1
+
+    def answer(scene_rgb, before: int):
+        c.spin_until(lambda: received() > before, 60, "the command at the node", node)
+        stamp[0] += 1
+        frame = rgb_to_image(scene_rgb, header=header(1000 * stamp[0], period_ns=1_000_000))
+        c.image_pub.publish(frame)
+        return c.answer_to(frame.header.stamp, node, timeout_s=60)
+
+    try:
+        c.wait_for_node(node)
+        wait_for_speech_node(c, speech)
+        c.spin_until(lambda: received() >= 0, 60, "the node's diagnostics", node)
+        held, found, failed = 0, 0, []
+        for k, (scene_rgb, sentence) in enumerate(world_cases(CASES)):
+            before = received()
+            c.text_pub.publish(String(data=sentence))
+            typed = answer(scene_rgb, before)
+            before, transcripts = received(), len(c.transcripts)
+            x, rate = spoken.speak(sentence, "en-us", (150, 175)[k % 2])
+            x = np.concatenate([np.zeros(rate // 2, np.float32), x, np.zeros(rate, np.float32)])
+            for i, chunk in enumerate(wav_chunks(x, rate)):
+                c.audio_pub.publish(AudioChunk(header=header(100 * k + i, frame_id="mic", period_ns=100_000_000),
+                                               sample_rate=rate, channels=1, encoding="S16LE", data=chunk))
+                c.executor.spin_once(timeout_sec=0.005)
+            said = c.spin_until(lambda: c.transcripts[transcripts:], 60, "the transcript", speech)[-1]
+            found += bool(typed.instances)
+            if not said.accepted:  # nothing was sent: the spoken case fails
+                failed.append((sentence, said.text, "not sent"))
+                continue
+            spoken_answer = answer(scene_rgb, before)
+            same = (spoken_answer.text == sentence == typed.text
+                    and [list(i.mask_rle) for i in spoken_answer.instances]
+                    == [list(i.mask_rle) for i in typed.instances])
+            held += same
+            if not same:
+                failed.append((sentence, spoken_answer.text, "other masks"))
+        assert held >= 0.9 * CASES, f"{held}/{CASES} spoken answers equal the typed ones; the others: {failed}"
+        assert found >= CASES // 2, f"only {found} typed answers found anything: equal masks say little"
+    finally:
+        assert speech.stop() == 0, speech.log()[-3000:]

@@ -18,13 +18,17 @@ from hyperseg_ros.world.scene import COLOURS, SHAPES, SIZES
 # Not command words: the world inserts them at random places to teach the model to ignore them.
 # A listener drops them too, so they are not in the spoken form of a command.
 DROPPED_WORDS = frozenset(commands.FILLERS) | frozenset(commands.UNKNOWN)
+# The world writes some words two ways ("in the center", "in the centre"); said aloud they are one
+# word, so the spoken form and the grammar keep one spelling.
+SPELLINGS = {"center": "centre"}
 _TOKEN = re.compile(r"[a-z]+(?:-[a-z]+)*")
 
 
 def spoken_form(text: str) -> str:
     """What a person says for a typed command: lower case, no punctuation, no fillers or words
-    outside the command language ("Um, pick up the red star!" -> "pick up the red star")."""
-    return " ".join(w for w in _TOKEN.findall(text.lower()) if w not in DROPPED_WORDS)
+    outside the command language, one spelling per word ("Um, pick up the red star in the center!"
+    -> "pick up the red star in the centre")."""
+    return " ".join(SPELLINGS.get(w, w) for w in _TOKEN.findall(text.lower()) if w not in DROPPED_WORDS)
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,7 @@ class Rule:
 
 
 def _words(phrases) -> tuple[str, ...]:
-    return tuple(sorted({p.lower() for p in phrases if p}))
+    return tuple(sorted({" ".join(SPELLINGS.get(w, w) for w in p.lower().split()) for p in phrases if p}))
 
 
 def _template(template: str, kind: str) -> str:

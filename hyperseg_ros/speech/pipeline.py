@@ -21,7 +21,7 @@ from hyperseg_ros.speech.grammar import spoken_form
 from hyperseg_ros.speech.recognizer import Recognition
 from hyperseg_ros.speech.vad import Utterance, VoiceActivity
 
-DEFAULT_MIN_CONFIDENCE = 0.9  # the speech node's min_confidence: the grammar engine's decoders agree
+DEFAULT_MIN_CONFIDENCE = 0.9  # the speech node's min_confidence: all five of the grammar engine's decoders agree
 DEFAULT_END_SILENCE_MS = 200  # the silence that ends an utterance (the node's end_silence_ms)
 
 

@@ -114,6 +114,13 @@ class HyperSegConfig(PretrainedConfig):
         ones before it (the release); "parallel" gives every span the same positions and hides the
         spans from each other, so a category's embedding depends on its name only, never on its
         place in the list (multimodal_sequence builds the positions, vllm.span_attention_mask the mask).
+
+    latent_handoff_momentum: share m of a stream's current FVP latents kept when a language pass hands
+        its new ones to the next (session.py): next = m * current + (1 - m) * new, the current being the
+        learned latents on the first hand-off. 0 = the release (the new latents replace them); in [0, 1).
+        On a still image the embedded model's undamped latents alternate between two states from one
+        language pass to the next (and its answers with them); damped, the two draw together (the
+        second pass starts from m of the learned latents), so a still stream keeps its first answer.
     """
 
     model_type = "hyperseg_ros"
@@ -150,6 +157,7 @@ class HyperSegConfig(PretrainedConfig):
     answer_always: bool = True
     scores_at: str = "image"
     category_prompts: str = "sequential"
+    latent_handoff_momentum: float = 0.0
 
     def __post_init__(self, **kwargs):
         for key, allowed in (("pyramid_padding", ("grey", "mean")), ("image_resize", ("pil", "cv2")),
@@ -158,6 +166,9 @@ class HyperSegConfig(PretrainedConfig):
                              ("category_prompts", ("sequential", "parallel"))):
             if getattr(self, key) not in allowed:
                 raise ValueError(f"{key} must be one of {allowed}, got {getattr(self, key)!r}")
+        momentum = self.latent_handoff_momentum
+        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0.0 <= momentum < 1.0:
+            raise ValueError(f"latent_handoff_momentum must be a number in [0, 1), got {momentum!r}")
         for task, value in (self.score_thresholds or {}).items():
             if task not in TASKS or isinstance(value, bool) or not isinstance(value, (int, float)) \
                     or not 0.0 <= value <= 1.0:

@@ -59,7 +59,8 @@ class FrameResult:
 class TemporalState:
     """What a stream carries from frame to frame.
 
-    latents: [1, L, P] FVP latents for the next language pass (None = the learned ones: first frame).
+    latents: [1, L, P] FVP latents for the next language pass (None = the learned ones: first frame);
+        each pass hands on its new latents damped by the model's latent_handoff_momentum (`_handoff`).
     language: E_Q / E_P of the last language pass, reused until the next one (None = run it now).
     language_frame: frame_index of that pass; language_found: its answer scored at least
         llm_rerun_score_threshold (a later drop below the threshold re-runs the language side).
@@ -223,7 +224,7 @@ class SegmentationSession:
                                       temporal_latents=state.latents, region_points=points,
                                       region_tokens=state.region_tokens, prompt_history=history, timings=timings)
             state.language, state.language_frame = language, state.frame_index
-            state.latents = language.temporal_latents
+            state.latents = _handoff(model, state.latents, language.temporal_latents)
             state.region_tokens = language.region_tokens
             if self.global_prompt_aggregation:
                 pooled = language.pooled_prompts
@@ -285,6 +286,17 @@ class SegmentationSession:
         classes = labels.tolist()
         instances = _to_instances(found, ids, [command.categories[c] for c in classes], classes)
         return [inst for inst in instances if inst.id >= 1]
+
+
+def _handoff(model: HyperSeg, current: torch.Tensor | None, new: torch.Tensor) -> torch.Tensor:
+    """The FVP latents the next language pass starts from: the new ones, damped by the model's
+    latent_handoff_momentum m toward the current ones (the learned latents before the first hand-off)."""
+    m = float(model.config.latent_handoff_momentum)
+    if m == 0.0:
+        return new
+    if current is None:
+        current = model.fine_grained_perceiver.initial_latents(new.shape[0])
+    return m * current.to(new.dtype) + (1.0 - m) * new
 
 
 def _answer_score(instances: list[Instance], command: Command) -> float:

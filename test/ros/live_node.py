@@ -84,6 +84,14 @@ class Process:
         return self.proc.returncode
 
 
+def failed_start(proc: Process, timeout_s: float = 120.0) -> tuple[int, list[str], str]:
+    """A node process that should fail at start -> (exit code, its `configure failed` lines, its log)."""
+    code = proc.proc.wait(timeout=timeout_s)
+    log = proc.log()
+    proc.stop()
+    return code, [line for line in log.splitlines() if "configure failed" in line], log
+
+
 class NodeProcess(Process):
     """`python -P -m hyperseg_ros.perception_node` (or `executable`) with the shipped params file
     (or `params_file`) and overrides."""

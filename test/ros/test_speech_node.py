@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 from hyperseg_ros.msg import AudioChunk, Transcript
-from live_node import NAMESPACE, Process, header, image
+from live_node import NAMESPACE, Process, failed_start, header, image
 from std_msgs.msg import String
 
 from hyperseg_ros.qos import reliable
@@ -170,12 +170,8 @@ def test_microphone_source_without_a_sound_device_fails_configure_in_one_line(ro
         pytest.skip("this machine has a microphone")
     except microphone.NoMicrophone as err:
         missing = str(err)
-    proc = start_speech(ros_env, tmp_path, audio_source="microphone")
-    code = proc.proc.wait(timeout=120)
-    log = proc.log()
-    proc.stop()
+    code, failed, log = failed_start(start_speech(ros_env, tmp_path, audio_source="microphone"))
     assert code == 1, log
-    failed = [line for line in log.splitlines() if "configure failed" in line]
     assert len(failed) == 1 and failed[0].endswith(f"configure failed: {missing}") and "Traceback" not in log, log
 
 

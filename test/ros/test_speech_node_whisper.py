@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 from hyperseg_ros.msg import AudioChunk, Transcript
-from live_node import NAMESPACE, Process, header
+from live_node import NAMESPACE, Process, failed_start, header
 from std_msgs.msg import String
 
 from hyperseg_ros.qos import reliable
@@ -47,10 +47,6 @@ def test_whisper_engine_publishes_a_transcript_and_the_accepted_command(ros_env,
 
 
 def test_whisper_without_a_model_path_fails_configure_naming_the_parameter(ros_env, tmp_path):
-    proc = start_speech(ros_env, tmp_path, engine="whisper")
-    code = proc.proc.wait(timeout=120)
-    log = proc.log()
-    proc.stop()
+    code, failed, log = failed_start(start_speech(ros_env, tmp_path, engine="whisper"))
     assert code == 1, log
-    failed = [line for line in log.splitlines() if "configure failed" in line]
     assert len(failed) == 1 and "whisper_model_path" in failed[0] and "Traceback" not in log, log

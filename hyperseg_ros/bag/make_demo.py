@@ -168,26 +168,25 @@ def make_demo(output, storage: str = "mcap", seconds: float = 4.0, fps: float = 
 
 def _write_speech(writer: BagWriter, topic: str, text: str, voice: str, end_ns: int) -> dict:
     """`text` spoken by espeak-ng `voice` as AudioChunks on `topic`, the last one ending at `end_ns`."""
-    from hyperseg_ros.speech.audio import resample, to_pcm16
+    from hyperseg_ros.speech.audio import resample
     from hyperseg_ros.speech.grammar import spoken_form
+    from hyperseg_ros.speech.pipeline import wav_chunks
     from hyperseg_ros.speech.spoken import speak
     from hyperseg_ros.speech.vad import RATE
 
     said = spoken_form(text)
     voice_samples, rate = speak(said, voice)
     silence = [np.zeros(int(RATE * s), np.float32) for s in (SPEECH_LEAD_S, SPEECH_TAIL_S)]
-    pcm = to_pcm16(np.concatenate([silence[0], resample(voice_samples, rate, RATE), silence[1]]))
-    step = int(RATE * AUDIO_CHUNK_S) * 2  # bytes per chunk
-    chunks = [pcm[i:i + step] for i in range(0, len(pcm), step)]
-    start_ns = end_ns - int(round(len(pcm) / 2 / RATE * 1e9))
-    for i, data in enumerate(chunks):
+    samples = np.concatenate([silence[0], resample(voice_samples, rate, RATE), silence[1]])
+    start_ns = end_ns - int(round(len(samples) / RATE * 1e9))
+    for i, data in enumerate(wav_chunks(samples, RATE, AUDIO_CHUNK_S)):
         at = start_ns + int(round(i * AUDIO_CHUNK_S * 1e9))
         header = Header(frame_id="microphone")
         header.stamp.sec, header.stamp.nanosec = divmod(at, 10**9)
         writer.write(topic, at, AudioChunk(header=header, sample_rate=RATE, channels=1, encoding="S16LE",
                                                  data=data))
     return {"text": said, "voice": voice, "topic": topic, "start_s": (start_ns - START_NS) / 1e9,
-            "seconds": len(pcm) / 2 / RATE}
+            "seconds": len(samples) / RATE}
 
 
 def _structured(cmd, header: Header, command_id: str, size: tuple[int, int]) -> SegmentationCommand:

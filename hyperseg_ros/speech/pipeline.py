@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hyperseg_ros.speech.audio import TARGET_RATE, AudioError, Resampler, decode_chunk
+from hyperseg_ros.speech.audio import TARGET_RATE, AudioError, Resampler, decode_chunk, to_pcm16
 from hyperseg_ros.speech.grammar import spoken_form
 from hyperseg_ros.speech.recognizer import Recognition
 from hyperseg_ros.speech.vad import Utterance, VoiceActivity
@@ -129,8 +129,8 @@ class SpeechPipeline:
 
 
 def wav_chunks(samples: np.ndarray, rate: int, chunk_s: float = 0.1):
-    """(int16 bytes, rate) chunks of a mono float signal, as a microphone would send them."""
-    n = max(1, int(rate * chunk_s))
-    pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2")
-    for i in range(0, len(pcm), n):
-        yield pcm[i:i + n].tobytes()
+    """S16LE bytes chunks of `chunk_s` of a mono float signal at `rate`, as a microphone would send them."""
+    step = 2 * max(1, int(rate * chunk_s))  # bytes
+    pcm = to_pcm16(samples)
+    for i in range(0, len(pcm), step):
+        yield pcm[i:i + step]

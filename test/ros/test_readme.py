@@ -21,7 +21,7 @@ from live_node import ROOT
 README = ROOT / "README.md"
 FENCE = re.compile(r"^```(bash|python)(?:[ \t]+([^\n]*))?\n(.*?)^```$", re.M | re.S)
 MARKS = ("run", "run node", "skip: ")
-SNIPPET_TIMEOUT_S = 600
+SNIPPET_TIMEOUT_S = 300  # the slowest block takes ~30 s
 
 
 def blocks(text: str) -> list[tuple[int, str, str, str]]:
@@ -67,10 +67,12 @@ def _run(language: str, code: str, work: Path, env: dict, name: str) -> subproce
         cmd = [sys.executable, "-P", str(script)]
     else:
         cmd = ["bash", "-e", "-o", "pipefail", "-c", code]
-    proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(cmd, cwd=work, env=dict(env, PYTHONFAULTHANDLER="1"), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         out, _ = proc.communicate(timeout=SNIPPET_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        out = _hung(proc, work)
     finally:  # what the block left running in the background
         for sig in (signal.SIGINT, signal.SIGKILL):
             try:
@@ -81,6 +83,36 @@ def _run(language: str, code: str, work: Path, env: dict, name: str) -> subproce
     return subprocess.CompletedProcess(cmd, proc.returncode, out)
 
 
+def _hung(proc: subprocess.Popen, work: Path) -> str:
+    """What a block that ran past SNIPPET_TIMEOUT_S was doing: its processes, then the Python
+    stack of each (faulthandler answers SIGABRT), its output and the tail of out/*.log."""
+    try:
+        ps = subprocess.run(["ps", "-o", "pid,stat,etimes,wchan:20,args", "-g", str(proc.pid)],
+                            capture_output=True, text=True).stdout
+    except FileNotFoundError:  # no procps
+        ps = ""
+    try:
+        os.killpg(proc.pid, signal.SIGABRT)
+        out, _ = proc.communicate(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        out = ""
+    logs = "".join(f"--- {log.name} (tail)\n{log.read_text(errors='replace')[-3000:]}"
+                   for log in sorted((work / "out").glob("*.log")))
+    return f"{out}\n--- timed out after {SNIPPET_TIMEOUT_S} s; processes then:\n{ps}{logs}"
+
+
+def test_a_hung_block_is_reported_with_the_stack_it_hung_in(tmp_path, monkeypatch):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "node.log").write_text("node started\n")
+    monkeypatch.setattr(sys.modules[__name__], "SNIPPET_TIMEOUT_S", 3)
+    code = f"echo before\n{sys.executable} -c 'import time\ndef waiting_forever():\n    time.sleep(60)\nwaiting_forever()'\n"
+    run = _run("bash", code, tmp_path, dict(os.environ), "hung")
+    assert run.returncode != 0
+    assert "before" in run.stdout and "timed out after 3 s" in run.stdout
+    assert "in waiting_forever" in run.stdout, run.stdout  # faulthandler's stack of the stuck process
+    assert "--- node.log (tail)\nnode started" in run.stdout
+
+
 def _params(mark: str) -> list:
     return [pytest.param(language, code, id=f"README_line_{line}") for line, language, m, code in BLOCKS
             if m == mark]
@@ -89,7 +121,7 @@ def _params(mark: str) -> list:
 @pytest.mark.parametrize("language, code", _params("run"))
 def test_block_runs(language, code, workdir, ros_env):
     run = _run(language, code, workdir, _env(ros_env), f"block{abs(hash(code))}")
-    assert run.returncode == 0, run.stdout[-4000:]
+    assert run.returncode == 0, run.stdout[-12000:]
 
 
 @pytest.fixture(scope="class")

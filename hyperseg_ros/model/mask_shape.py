@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 MARGIN = 1.2  # the window's side over the mask's longer side: the outline never touches the border
+EXTENT_SHARE = 0.9  # mask_extent's central share of a mask's weight
 TRUE_MASK_LOGIT = 6.0  # a true mask's inside as a logit: the confidence of a well-found object's mask
 START_BIAS = 5.0  # log-sigmoid(5) = -0.007: an untrained module finds every name fits
 
@@ -36,7 +37,10 @@ def window_grid(mask_logits: torch.Tensor, boxes: torch.Tensor, size: int) -> to
     map aligned with that input (the pyramid pixels, the stride-4 masks). Its centre is the mask's
     centroid weighted by probability^4: a query's mask often has faint blobs on other objects (its
     extent would span the scene), and the box head places every box near the image's centre (it has
-    learnt sizes, not places). Its side is the box's longer side."""
+    learnt sizes, not places). Its side is the longer of the box's longer side and the mask's own extent
+    (mask_extent), as in training, where the box is the true one: the box head learnt the sizes of the
+    objects it was trained on and undershoots larger ones (a square 0.30 of the input wide gets a 0.21
+    box, and a window that cuts its outline away)."""
     h, w = mask_logits.shape[-2:]
     weight = mask_logits.float().sigmoid().pow(4)
     mass = weight.sum((-2, -1)).clamp(min=1e-6)
@@ -44,11 +48,30 @@ def window_grid(mask_logits: torch.Tensor, boxes: torch.Tensor, size: int) -> to
     ys_cells = (torch.arange(h, device=mask_logits.device, dtype=torch.float32) + 0.5) / h
     cx = (weight.sum(-2) * xs_cells).sum(-1) / mass
     cy = (weight.sum(-1) * ys_cells).sum(-1) / mass
-    half = torch.maximum(boxes[..., 2], boxes[..., 3]).float().clamp(min=1e-3) * MARGIN  # in [-1, 1] units
+    side = torch.maximum(torch.maximum(boxes[..., 2], boxes[..., 3]).float(), mask_extent(weight, mass))
+    half = side.clamp(min=1e-3) * MARGIN  # in [-1, 1] units
     steps = (torch.arange(size, device=boxes.device, dtype=torch.float32) + 0.5) / size * 2 - 1  # cell centres
     xs = (cx * 2 - 1)[..., None] + half[..., None] * steps  # [B,Q,S]
     ys = (cy * 2 - 1)[..., None] + half[..., None] * steps
     return torch.stack(torch.broadcast_tensors(xs[..., None, :], ys[..., :, None]), dim=-1)
+
+
+def mask_extent(weight: torch.Tensor, mass: torch.Tensor, share: float = EXTENT_SHARE) -> torch.Tensor:
+    """weight [B,Q,h,w] (window_grid's), mass [B,Q] its sum -> [B,Q] the longer side, in [0, 1] of the input,
+    of the span holding the central `share` of the weight along each axis, over `share` (a uniform object's
+    whole side). A faint blob elsewhere holds a few percent of the weight: it does not widen the span."""
+    low, high = (1 - share) / 2, (1 + share) / 2
+    sides = []
+    for marginal in (weight.sum(-2), weight.sum(-1)):  # along x, along y: [B,Q,cells]
+        p = marginal / mass[..., None]
+        before = p.cumsum(-1) - p  # the weight left of each cell
+        cells = p.shape[-1]
+
+        def at(q: float) -> torch.Tensor:  # where the weight to the left reaches q (mass uniform within a cell)
+            return ((q - before) / p.clamp(min=1e-12)).clamp(0, 1).sum(-1) / cells
+
+        sides.append((at(high) - at(low)) / share)
+    return torch.maximum(*sides)
 
 
 def sample_windows(maps: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:

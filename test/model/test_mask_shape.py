@@ -7,7 +7,7 @@ import torch
 
 from hyperseg_ros.model.config import HyperSegConfig
 from hyperseg_ros.model.hyperseg import HyperSeg
-from hyperseg_ros.model.mask_shape import MaskShapeEncoder, sample_windows, window_grid
+from hyperseg_ros.model.mask_shape import MaskShapeEncoder, mask_extent, sample_windows, window_grid
 from hyperseg_ros.training.dataset import boxes_of
 from hyperseg_ros.training.train import FRESH_MODULES, load_pretrained
 from hyperseg_ros.world.scene import SHAPES, object_mask, random_object
@@ -38,14 +38,30 @@ def test_a_window_removes_place_and_scale_but_keeps_the_outline():
 
 def test_a_window_is_centred_on_the_mask_and_as_wide_as_the_box():
     """Centre: the mask's confident part (a faint blob elsewhere barely moves it); side: the box's longer
-    side (the box head's place is not used: it has learnt sizes, not places)."""
+    side where it covers the mask (the box head's place is not used: it has learnt sizes, not places)."""
     logits = torch.full((1, 1, 16, 16), -6.0)
-    logits[0, 0, 2:6, 2:6] = 6.0  # the object, centre (0.25, 0.25)
+    logits[0, 0, 2:6, 2:6] = 6.0  # the object, centre (0.25, 0.25), 0.25 wide
     logits[0, 0, 12:16, 12:16] = -0.5  # a faint blob far away
-    grid = window_grid(logits, torch.tensor([[[0.5, 0.5, 0.2, 0.1]]]), 2)[0, 0]  # [S,S,(x,y)]
-    half = 0.2 * 1.2 / 2  # half of the two cells' span, in [-1, 1] units
+    grid = window_grid(logits, torch.tensor([[[0.5, 0.5, 0.3, 0.1]]]), 2)[0, 0]  # [S,S,(x,y)]
+    half = 0.3 * 1.2 / 2  # half of the two cells' span, in [-1, 1] units
     assert torch.allclose(grid[0, 0], torch.tensor([-0.5 - half, -0.5 - half]), atol=0.05)  # < half a mask cell
     assert torch.allclose(grid[1, 1], torch.tensor([-0.5 + half, -0.5 + half]), atol=0.05)
+
+
+def test_a_box_smaller_than_its_mask_widens_to_the_mask():
+    """The box head undershoots objects larger than it was trained on: the window still holds the whole
+    outline, with its margin, and a faint blob elsewhere does not widen it."""
+    logits = torch.full((1, 2, 32, 32), -6.0)
+    logits[0, :, 8:24, 8:24] = 6.0  # a square half the input wide
+    logits[0, 1, 28:32, 0:4] = -0.5  # the second query's mask has a faint blob too
+    weight = logits.sigmoid().pow(4)
+    assert mask_extent(weight, weight.sum((-2, -1)))[0].tolist() == pytest.approx([0.5, 0.5], abs=0.01)
+    grid = window_grid(logits, torch.tensor([[[0.5, 0.5, 0.3, 0.3]] * 2]), 20)
+    inside = sample_windows(logits.sigmoid().flatten(0, 1)[:, None], grid.flatten(0, 1)[:, None])[:, 0, 0]
+    for window in inside:
+        assert window[0].max() < 0.01 and window[-1].max() < 0.01 and window[:, 0].max() < 0.01
+        assert window[10, 10] > 0.99
+        assert window.mean() == pytest.approx(1 / 1.2 ** 2, abs=0.05)  # the square fills 1/MARGIN of each side
 
 
 def test_pixels_are_read_where_the_mask_is():

@@ -91,11 +91,17 @@ def _hung(proc: subprocess.Popen, work: Path) -> str:
                             capture_output=True, text=True).stdout
     except FileNotFoundError:  # no procps
         ps = ""
-    try:
-        os.killpg(proc.pid, signal.SIGABRT)
-        out, _ = proc.communicate(timeout=20)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        out = ""
+    out = ""
+    for sig in (signal.SIGABRT, signal.SIGKILL):  # then what it printed, kept by Popen since it started
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            out, _ = proc.communicate(timeout=20)
+            break
+        except subprocess.TimeoutExpired:
+            continue
     logs = "".join(f"--- {log.name} (tail)\n{log.read_text(errors='replace')[-3000:]}"
                    for log in sorted((work / "out").glob("*.log")))
     return f"{out}\n--- timed out after {SNIPPET_TIMEOUT_S} s; processes then:\n{ps}{logs}"

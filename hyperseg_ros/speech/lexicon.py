@@ -1,12 +1,26 @@
-"""Pronunciations for the grammar's words: the bundled CMU dictionary, plus compounds it lacks.
+"""Pronunciations for the grammar's words: the bundled CMU dictionary, plus compounds and variants it lacks.
 
 The bundled `cmudict-en-us.dict` has no "leftmost", "rightmost", "topmost" or "bottom-most"; a
 decoder refuses a grammar with a word it cannot pronounce. A missing word that is two known words
 joined (with or without a hyphen) is pronounced as the first then the second.
+
+The dictionary is American and gives most words one pronunciation; `VARIANTS` adds the ones that
+the command words lost most often without (measured in docs/MEASUREMENTS.md, "Speech").
 """
 from __future__ import annotations
 
 from pathlib import Path
+
+# word -> further pronunciations, each with why
+VARIANTS = {
+    "select": ("S IH L EH K T",),  # /sɪˈlɛkt/, its usual pronunciation; the dictionary has only S AH L EH K T
+    "grab": ("G R AA B",),  # British /ɡɹab/: its open vowel is nearer the acoustic model's AA than AE
+    "banana": ("B AH N AA N AH",),  # British /bəˈnɑːnə/
+    # The acoustic model hears this word's weak /f/ as /θ/ (its phone loop gives TH for it in every
+    # voice), and without this path the grammar took "get" (G IH T) instead. No other grammar word
+    # begins with TH EH.
+    "fetch": ("TH EH CH",),
+}
 
 
 def read_dictionary(path: Path, wanted: set[str] | None = None) -> dict[str, list[str]]:
@@ -45,7 +59,7 @@ def lexicon(words: list[str], dictionary: Path) -> dict[str, list[str]]:
     for w in words:
         prons = known.get(w) or compound(w, known)
         if prons:
-            out[w] = prons
+            out[w] = prons + [v for v in VARIANTS.get(w, ()) if v not in prons]
         else:
             missing.append(w)
     if missing:

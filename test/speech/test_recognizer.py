@@ -76,3 +76,33 @@ def test_the_utterance_is_decoded_while_spoken_and_chunking_does_not_change_it()
         results.append(u.recognition)
     assert results[0].text == text
     assert all(r == results[0] for r in results)
+
+
+# Sentences of the world's generator (`val`, `shifted`) whose leading word or colour word the
+# voice says in a way the dictionary's only pronunciation missed: before lexicon.VARIANTS, all five
+# decoders heard "get" for "fetch", "segment" for "select", no verb for a British "grab", and
+# "tomato" for a British "banana".
+VARIANT_CASES = [
+    ("en-us+f3", "kindly fetch the biggest star"),
+    ("en-us+f3", "fetch the small green cross"),
+    ("en-us", "thanks fetch the rightmost black shape"),
+    ("en-us+f3", "thank you select the shape that is shaped like a doughnut please"),
+    ("en-us+f3", "select the leftmost hexagon"),
+    ("en-gb", "grab the white shape with four sides"),
+    ("en-gb", "segment the one coloured like a banana"),
+]
+
+
+@needs_espeak
+def test_words_the_dictionary_pronounced_one_way_are_heard_in_each_voice():
+    from hyperseg_ros.speech.recognizer import GrammarRecognizer
+
+    r = GrammarRecognizer()
+    try:
+        pipe = SpeechPipeline(r)
+        heard = [(text, " ".join(pipe.transcribe(u).recognition.text for u in hear(pipe, text, voice, wpm)))
+                 for voice, text in VARIANT_CASES for wpm in (150, 175)]
+    finally:
+        r.close()
+    wrong = [(t, h) for t, h in heard if t != h]
+    assert len(wrong) <= 2, wrong

@@ -14,8 +14,6 @@ from pathlib import Path
 # word -> further pronunciations, each with why
 VARIANTS = {
     "select": ("S IH L EH K T",),  # /sɪˈlɛkt/, its usual pronunciation; the dictionary has only S AH L EH K T
-    "grab": ("G R AA B",),  # British /ɡɹab/: its open vowel is nearer the acoustic model's AA than AE
-    "banana": ("B AH N AA N AH",),  # British /bəˈnɑːnə/
     # The acoustic model hears this word's weak /f/ as /θ/ (its phone loop gives TH for it in every
     # voice), and without this path the grammar took "get" (G IH T) instead. No other grammar word
     # begins with TH EH.

@@ -64,15 +64,33 @@ def test_spoken_world_commands_are_recognised_word_for_word(recognizer):
 def test_the_utterance_is_decoded_while_spoken_and_chunking_does_not_change_it():
     from hyperseg_ros.speech.recognizer import GrammarRecognizer
 
+    class Recorded(GrammarRecognizer):
+        """Notes the samples it was given, and how many came after the utterance ended."""
+
+        def begin(self):
+            self.fed, self.last = 0, 0
+            super().begin()
+
+        def feed(self, samples):
+            self.fed, self.last = self.fed + len(samples), len(samples)
+            super().feed(samples)
+
+        def end(self):
+            self.fed_in_time, self.left_at_end = self.fed - self.last, self.last
+            return super().end()
+
     text = "please point to the leftmost red star"
     results = []
     for chunk_s in (0.02, 0.1, 0.37):
-        r = GrammarRecognizer()  # a fresh decoder each time: its mean carries from utterance to utterance
+        r = Recorded()  # a fresh decoder each time: its mean carries from utterance to utterance
         try:
             (u,) = hear(SpeechPipeline(r), text, chunk_s=chunk_s)
         finally:
             r.close()
-        assert u.recognition is not None and u.decode_ms < 100  # only the last frames were left
+        assert u.recognition is not None
+        # decoded while spoken: when it ended, the recogniser had all but what the last chunk brought
+        assert r.fed_in_time + r.left_at_end == len(u.samples)
+        assert r.left_at_end <= 16000 * (chunk_s + 0.05) < r.fed_in_time
         results.append(u.recognition)
     assert results[0].text == text
     assert all(r == results[0] for r in results)

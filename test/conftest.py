@@ -6,9 +6,11 @@ generated `hyperseg_ros.msg` merged in from the installed copy by `pkgutil.exten
 """
 from __future__ import annotations
 
+import faulthandler
 import itertools
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,46 @@ if str(ROOT) not in sys.path:
 def pytest_configure(config):
     # rclpy's node creation imports lark, which imports the deprecated sre_parse (G6)
     config.addinivalue_line("filterwarnings", "ignore:module 'sre_:DeprecationWarning")
+
+
+# A run with a deadline (CI's: HYPERSEG_TEST_DEADLINE_S seconds from the start) fails each test
+# left once it has passed, so a machine too slow for the suite ends the run with a report of
+# what ran and how long it took, rather than being cut off with none.
+DEADLINE_S = float(os.environ.get("HYPERSEG_TEST_DEADLINE_S") or "inf")
+_STARTED = time.monotonic()
+
+
+def pytest_runtest_setup(item):
+    if time.monotonic() - _STARTED > DEADLINE_S:
+        pytest.fail(f"not run: the run's deadline (HYPERSEG_TEST_DEADLINE_S={DEADLINE_S:.0f} s) has passed",
+                    pytrace=False)
+
+
+# A test stuck in C code that holds the GIL (Fast DDS can wait so while it destroys a participant,
+# docs/TESTING.md) is beyond pytest-timeout's signal. Past that timeout plus 2 minutes,
+# faulthandler, which needs no GIL, writes every thread's stack to HANG_REPORT and ends the run
+# (.ci/run prints the report).
+HANG_REPORT = ROOT / "build" / f"test-hang-{os.getpid()}.txt"
+HANG_GRACE_S = float(os.environ.get("HYPERSEG_HANG_GRACE_S") or 120)  # the watchdog's own test sets it short
+
+
+@pytest.fixture(autouse=True)
+def _hang_watchdog(request):
+    timeout = request.config.getoption("timeout", None)
+    if not timeout:
+        yield
+        return
+    HANG_REPORT.parent.mkdir(exist_ok=True)
+    with open(HANG_REPORT, "w") as report:
+        limit_s = float(timeout) + HANG_GRACE_S
+        report.write(f"{request.node.nodeid} did not end within {limit_s:.0f} s; its threads:\n")
+        report.flush()
+        faulthandler.dump_traceback_later(limit_s, exit=True, file=report)
+        try:
+            yield
+        finally:
+            faulthandler.cancel_dump_traceback_later()
+    HANG_REPORT.unlink(missing_ok=True)
 
 
 EMBEDDED_MODEL = ROOT / "models" / "hyperseg-world"
@@ -98,10 +140,30 @@ def make_ros_environment():
 ROS_PROCESS_KEYS = ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOG_DIR", "FASTDDS_DEFAULT_PROFILES_FILE")
 
 
+@pytest.fixture(scope="session")
+def dds_check(tmp_path_factory) -> str | None:
+    """None when two processes of this machine talk over DDS as the tests' processes do; else why
+    not, with the same probe under Fast DDS's defaults and the state of /dev/shm."""
+    from dds_probe import machine_report, probe
+
+    env = ros_environment(tmp_path_factory.mktemp("dds_probe"))
+    ok, printed = probe(env)
+    if ok:
+        return None
+    defaults = {k: v for k, v in env.items() if k != "FASTDDS_DEFAULT_PROFILES_FILE"}
+    ok_defaults, printed_defaults = probe(defaults)
+    return (f"two processes do not talk over DDS here (a String on localhost, domain {env['ROS_DOMAIN_ID']}, "
+            f"the shipped Fast DDS profile):\n{printed}\nwith Fast DDS's default transports: "
+            + ("they do" if ok_defaults else f"they do not either:\n{printed_defaults}")
+            + "\n" + machine_report(env))
+
+
 @pytest.fixture
-def ros_env(tmp_path, monkeypatch) -> dict[str, str]:
+def ros_env(tmp_path, monkeypatch, dds_check) -> dict[str, str]:
     """ros_environment of one test (its own domain id, logs under tmp); the test process gets the
-    same variables."""
+    same variables. Fails at once where DDS between processes does not work (`dds_check`)."""
+    if dds_check:
+        pytest.fail(dds_check, pytrace=False)
     env = ros_environment(tmp_path / "roslog")
     for key in ROS_PROCESS_KEYS:
         monkeypatch.setenv(key, env[key])

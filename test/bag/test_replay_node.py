@@ -56,12 +56,14 @@ def test_live_node_and_process_agree(bag, ros_env, params_file, tmp_path):
             with ros_node("test_segmentation_recorder") as (rclpy_node, executor):
                 rec = Recorder(rclpy_node, ["/segmentation"], lambda topic, msgtype, t, data: live.append(
                     storage.deserialize_message(data, storage.message_class(msgtype))))
+                # play only once the recorder hears the node: an answer sent before that would be lost
+                assert spin_until(executor, lambda: (rec.poll() and rec.matched()) or node.poll() is not None,
+                                  START_TIMEOUT_S) and node.poll() is None, (tmp_path / "node.log").read_text()
                 player = subprocess.Popen(
                     [sys.executable, "-P", "-m", "hyperseg_ros.bag", "-q", "play", str(DATA / bag),
                      "--lockstep", "/segmentation", "--wait-for-subscribers", str(START_TIMEOUT_S),
                      "--topics", image_topic, "/command", "/segmentation_command"],
                     env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                assert spin_until(executor, lambda: rec.poll() or player.poll() is not None, START_TIMEOUT_S)
                 spin_until(executor, lambda: player.poll() is not None, 300)
                 out, err = player.communicate(timeout=10)
                 assert player.returncode == 0, err + (tmp_path / "node.log").read_text()

@@ -70,8 +70,9 @@ def decode_chunk(data: bytes, sample_rate: int, channels: int, encoding: str) ->
 class Resampler:
     """Streaming resampler to 16 kHz over chunks of any length, with the output of one signal cut
     into chunks equal to that of the whole signal (away from its ends). Input is filtered in blocks
-    whose length is a multiple of the rate ratio's denominator, each with the block before it as
-    history and the block after it as look-ahead, so the output lags by one block (about 20 ms)."""
+    whose length is a multiple of the rate ratio's denominator (so each starts on an output sample),
+    each with the block before it as history and the filter's reach after it as look-ahead: the
+    output lags the input by less than a block (20 ms) plus that reach (under 1 ms)."""
 
     def __init__(self):
         self.rate: int | None = None
@@ -80,8 +81,10 @@ class Resampler:
         g = gcd(rate, TARGET_RATE)
         self.rate, self.up, self.down = rate, TARGET_RATE // g, rate // g
         self.block = self.down * max(1, -(-rate // 50 // self.down))  # >= 20 ms, whole denominators
-        self._pending = np.zeros(0, np.float32)  # input not yet in a block
-        self._blocks: list[np.ndarray] = []  # [history, current] blocks
+        # resample_poly's filter spans 10 * max(up, down) taps each side at the up-sampled rate
+        self.reach = -(-10 * max(self.up, self.down) // self.up) + 1
+        self._history = np.zeros(0, np.float32)  # the block before the next one out
+        self._pending = np.zeros(0, np.float32)  # input not yet out: the next block and its look-ahead
 
     def __call__(self, x: np.ndarray, rate: int) -> np.ndarray:
         if rate != self.rate:
@@ -90,34 +93,26 @@ class Resampler:
             return x.astype(np.float32)
         self._pending = np.concatenate([self._pending, x.astype(np.float32)])
         out = []
-        while len(self._pending) >= self.block:
-            new, self._pending = self._pending[:self.block], self._pending[self.block:]
-            out.append(self._emit(new))
+        while len(self._pending) >= self.block + self.reach:
+            current, ahead = self._pending[:self.block], self._pending[self.block:self.block + self.reach]
+            out.append(self._filter(current, ahead))
+            self._history, self._pending = current, self._pending[self.block:]
         return np.concatenate(out) if out else np.zeros(0, np.float32)
 
-    def _emit(self, new: np.ndarray) -> np.ndarray:
-        """Output of the current block (history before it, `new` after it); `new` becomes current."""
-        blocks = self._blocks
-        self._blocks = ([blocks[-1]] if blocks else []) + [new]
-        if not blocks:
-            return np.zeros(0, np.float32)
-        history = blocks[0] if len(blocks) == 2 else np.zeros(0, np.float32)
-        current = blocks[-1]
-        y = resample_poly(np.concatenate([history, current, new]).astype(np.float64), self.up, self.down)
-        lo = len(history) * self.up // self.down
-        return y[lo:lo + len(current) * self.up // self.down].astype(np.float32)
+    def _filter(self, current: np.ndarray, ahead: np.ndarray) -> np.ndarray:
+        """The 16 kHz samples of `current` (all of them when `ahead` covers the filter's reach)."""
+        y = resample_poly(np.concatenate([self._history, current, ahead]).astype(np.float64), self.up, self.down)
+        lo = len(self._history) * self.up // self.down
+        return y[lo:lo + -(-len(current) * self.up // self.down)].astype(np.float32)
 
     def flush(self) -> np.ndarray:
-        """The rest of the stream (end of input): the lagging block and the partial one."""
+        """The rest of the stream (end of input): what waited for look-ahead."""
         if self.rate is None or self.rate == TARGET_RATE:
             return np.zeros(0, np.float32)
-        rest = np.concatenate(self._blocks[-1:] + [self._pending])
-        history = self._blocks[0] if len(self._blocks) == 2 else np.zeros(0, np.float32)
+        rest = self._pending
+        y = self._filter(rest, np.zeros(0, np.float32)) if len(rest) else np.zeros(0, np.float32)
         self._setup(self.rate)
-        if len(rest) == 0:
-            return np.zeros(0, np.float32)
-        y = resample_poly(np.concatenate([history, rest]).astype(np.float64), self.up, self.down)
-        return y[len(history) * self.up // self.down:].astype(np.float32)
+        return y
 
 
 def to_pcm16(x: np.ndarray) -> bytes:

@@ -162,9 +162,9 @@ class GrammarRecognizer:
             self.begin()
         self._buffer = np.concatenate([self._buffer, self._floor(samples)])
         n = len(self._buffer) - len(self._buffer) % self.block
-        if n:
-            self._process(self._buffer[:n])
-            self._buffer = self._buffer[n:]
+        for i in range(0, n, self.block):  # one call per block: the decoder's running mean moves per call
+            self._process(self._buffer[i:i + self.block])
+        self._buffer = self._buffer[n:]
 
     def end(self) -> Recognition:
         """The utterance is over: the sentence of the command language most decoders heard."""

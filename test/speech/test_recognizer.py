@@ -96,6 +96,25 @@ def test_the_utterance_is_decoded_while_spoken_and_chunking_does_not_change_it()
     assert all(r == results[0] for r in results)
 
 
+@needs_espeak
+def test_a_stream_of_commands_is_heard_the_same_whatever_the_chunk_length():
+    """A microphone driver picks the chunk length; what the recogniser hears must not depend on it.
+    Its running mean carries from utterance to utterance, so this is a stream of six commands, with
+    the voice (en-us+f3) whose recognitions hang on it most. Before the decoder was given one block
+    per call, 2 of 6 differed between 100 ms and 37 ms chunks."""
+    from hyperseg_ros.speech.engines import make_recognizer
+
+    heard = []
+    for chunk_s in (0.1, 0.037):
+        r = make_recognizer("grammar")
+        try:
+            pipe = SpeechPipeline(r)
+            heard.append([(u.recognition.text, u.recognition.confidence) for text in spoken.world_sentences("val", 6)
+                          for u in hear(pipe, text, "en-us+f3", chunk_s=chunk_s)])
+        finally:
+            r.close()
+    assert len(heard[0]) == 6 and heard[0] == heard[1]
+
 # Sentences of the world's generator (`val`, `shifted`) whose leading word or colour word the
 # voice says in a way the dictionary's only pronunciation missed: before lexicon.VARIANTS, all five
 # decoders heard "get" for "fetch" and "segment" for "select".

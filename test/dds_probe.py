@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -30,10 +31,16 @@ def talk() -> None:
     from std_msgs.msg import String
 
     rclpy, node = _node("hyperseg_dds_probe_talker")
+    # until the probe's SIGTERM, which ends the process cleanly (its shared-memory files removed)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     pub = node.create_publisher(String, TOPIC, 10)
-    while True:  # until the listener has heard it and the probe kills this process
-        pub.publish(String(data="probe"))
-        rclpy.spin_once(node, timeout_sec=0.1)
+    try:
+        while True:
+            pub.publish(String(data="probe"))
+            rclpy.spin_once(node, timeout_sec=0.1)
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
 
 
 def listen(listen_s: float) -> int:
@@ -46,6 +53,8 @@ def listen(listen_s: float) -> int:
     while not heard and time.monotonic() < deadline:
         rclpy.spin_once(node, timeout_sec=0.1)
     print("heard" if heard else f"nothing heard on {TOPIC} within {listen_s:.0f} s", flush=True)
+    node.destroy_node()
+    rclpy.try_shutdown()
     return 0 if heard else 1
 
 
@@ -61,8 +70,12 @@ def probe(env: dict[str, str], listen_s: float = LISTEN_S, listener_env: dict[st
     except subprocess.TimeoutExpired as e:
         ok, out = False, f"the listener did not end within {listen_s + 60:.0f} s: {e.output or ''}"
     finally:
-        talker.kill()
-        talked = talker.communicate()[0]
+        talker.terminate()
+        try:
+            talked = talker.communicate(timeout=30)[0]
+        except subprocess.TimeoutExpired:
+            talker.kill()
+            talked = talker.communicate()[0]
     return ok, out + ("" if ok else f"\ntalker printed: {talked[-2000:]}")
 
 

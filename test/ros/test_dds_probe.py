@@ -1,11 +1,7 @@
 """The session's DDS check (`dds_check`, test/dds_probe.py): it hears a talker of its own domain
 and says so when the talker is in another, so a machine without working DDS fails the ROS tests
 at once with a diagnosis."""
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parents[1]))
-from dds_probe import machine_report, probe  # noqa: E402
+from dds_probe import machine_report, probe
 
 
 def test_a_talker_of_the_same_domain_is_heard(ros_env, dds_check):
